@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+
+/** The part of a connection that runs SQL: a pool, a transaction, or PGlite. */
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/**
+ * One database handle for the whole process, the same SQL whether it is a PostgreSQL
+ * server (through `pg`) or the embedded PGlite used by `mlops dev`.
+ */
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// int8 (counts, bigserial ids) arrive as numbers; our values stay far below 2^53.
+pg.types.setTypeParser(20, (value) => Number(value));
+
+/** Opens a pool on a PostgreSQL server. */
+export function openPostgres(url: string, maxConnections = 10): Db {
+  const pool = new pg.Pool({ connectionString: url, max: maxConnections });
+  // An idle client losing its server must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  return {
+    kind: 'postgres',
+    query: async (sql, params) => pool.query(sql, params as unknown[]),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({ query: async (sql, params) => client.query(sql, params) });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** Opens (or creates) an embedded PGlite database stored in `dir`. One process at a time. */
+export async function openPglite(dir: string): Promise<Db> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
+  const lite = await PGlite.create(dir);
+  return {
+    kind: 'pglite',
+    query: (sql, params) => runLite(lite, sql, params),
+    transaction: (fn) => lite.transaction(async (tx) => fn({ query: (sql, params) => runLite(tx, sql, params) })),
+    close: () => lite.close(),
+  };
+}
+
+interface LiteRunner {
+  query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  exec(sql: string): Promise<Array<{ rows: unknown[] }>>;
+}
+
+// Without parameters PGlite needs `exec` for several statements (a migration file); `pg`
+// sends those as one simple query. Both give the rows of the last statement.
+async function runLite<R>(lite: LiteRunner, sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+  if (params && params.length > 0) return lite.query<R>(sql, params);
+  const results = await lite.exec(sql);
+  return { rows: (results.at(-1)?.rows ?? []) as R[] };
+}
+
+/** `DATABASE_URL` when given, else PGlite under `<dataDir>/pglite`. */
+export async function openDatabase(options: { url?: string; dataDir: string }): Promise<Db> {
+  if (options.url) return openPostgres(options.url);
+  return openPglite(path.join(options.dataDir, 'pglite'));
+}

@@ -1,0 +1,52 @@
+import type { z } from 'zod';
+
+/**
+ * Errors the domain raises on purpose. Each maps once to an ApplicationFailure type
+ * (see `toApplicationFailure` in activities) and says whether a retry can help.
+ */
+export class InvalidInputError extends Error {
+  override readonly name = 'InvalidInputError';
+  readonly retryable = false;
+}
+
+/** A request conflicts with the registry's current state (a transition that is not allowed). */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+  readonly retryable = false;
+}
+
+/** The thing asked for does not exist. */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+  readonly retryable = false;
+}
+
+/** Stored bytes do not hash to the digest they are filed under. */
+export class IntegrityError extends Error {
+  override readonly name = 'IntegrityError';
+  readonly retryable = false;
+}
+
+/**
+ * One line per problem: `field.path: rule (got value)`. Used by every boundary so a
+ * person reading a CLI error or a failed workflow sees the field, the rule and the value.
+ */
+export function formatZodError(error: z.ZodError, input?: unknown): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+      const got = valueAt(input, issue.path);
+      const suffix = got === undefined ? '' : ` (got ${JSON.stringify(got)?.slice(0, 80)})`;
+      return `${where}: ${issue.message}${suffix}`;
+    })
+    .join('; ');
+}
+
+function valueAt(input: unknown, pathParts: readonly PropertyKey[]): unknown {
+  let current: unknown = input;
+  for (const part of pathParts) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
