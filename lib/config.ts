@@ -21,6 +21,8 @@ export const ConfigSchema = z.object({
   MLOPS_TASK_QUEUE: z.string().min(1).default('mlops-training'),
   MLOPS_API_URL: z.string().url().default('http://127.0.0.1:8080'),
   MLOPS_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Listen address of the API; 0.0.0.0 inside a container. */
+  MLOPS_API_HOST: z.string().min(1).default('127.0.0.1'),
   MLOPS_ARTIFACT_ROOT: z.string().min(1).optional(),
   MLOPS_CODE_REVISION: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

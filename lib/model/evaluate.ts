@@ -6,7 +6,12 @@ export interface EvaluationReport {
   recall: number;
   f1: number;
   rocAuc: number;
-  confusion: { truePositive: number; falsePositive: number; trueNegative: number; falseNegative: number };
+  confusion: {
+    truePositive: number;
+    falsePositive: number;
+    trueNegative: number;
+    falseNegative: number;
+  };
   latencyMeanMs: number;
   latencyP99Ms: number;
   modelSizeBytes: number;
@@ -59,7 +64,7 @@ export function rocAuc(scored: readonly ScoredRow[]): number {
   if (positives === 0 || negatives === 0) return 0.5;
 
   let rankSum = 0;
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1]!.probability === sorted[i]!.probability) j++;
     const averageRank = (i + j) / 2 + 1;

@@ -1,0 +1,141 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Db } from '../lib/db/db.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { aliasHistory, setAlias } from '../lib/registry/aliases.js';
+import { listAudit } from '../lib/registry/audit.js';
+import { listDatasets } from '../lib/registry/catalog.js';
+import { getRun } from '../lib/registry/runs.js';
+import { VersionRefSchema } from '../lib/registry/types.js';
+import {
+  listModels,
+  listVersions,
+  resolveVersion,
+  retireVersion,
+} from '../lib/registry/versions.js';
+import { parseWith } from '../lib/spec/parse.js';
+import { ModelNameSchema } from '../lib/spec/training-spec.js';
+
+export interface ApiOptions {
+  db: Db;
+  logger: Logger;
+}
+
+const ModelParams = z.object({ model: ModelNameSchema });
+const VersionParams = ModelParams.extend({ ref: VersionRefSchema });
+const AliasBody = z
+  .object({
+    version: z.coerce.number().int().positive(),
+    actor: z.string().min(1),
+    reason: z.string().min(1, 'must say why the alias moves'),
+  })
+  .strict();
+const RetireBody = z
+  .object({
+    actor: z.string().min(1),
+    reason: z.string().min(1),
+    archive: z.boolean().default(false),
+  })
+  .strict();
+
+/**
+ * The control-plane HTTP API: the registry, runs, catalog and audit log, as JSON. The CLI
+ * reads everything through it and never opens the database. Errors come back as
+ * `{ error: { type, message } }` with 400, 404 or 409.
+ */
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+  });
+  const { db } = options;
+
+  app.setErrorHandler((error: Error, _request, reply) => {
+    const status =
+      error instanceof InvalidInputError
+        ? 400
+        : error instanceof NotFoundError
+          ? 404
+          : error instanceof ConflictError
+            ? 409
+            : null;
+    if (status !== null) {
+      return reply.status(status).send({ error: { type: error.name, message: error.message } });
+    }
+    const clientError = (error as { statusCode?: number }).statusCode;
+    if (clientError && clientError < 500) {
+      return reply
+        .status(clientError)
+        .send({ error: { type: 'BadRequest', message: (error as Error).message } });
+    }
+    reply.log.error({ err: error }, 'request failed');
+    return reply
+      .status(500)
+      .send({ error: { type: 'Internal', message: 'internal error; see the API log' } });
+  });
+
+  app.get('/healthz', async () => {
+    await db.query('SELECT 1');
+    return { ok: true };
+  });
+
+  app.get('/v1/models', async () => ({ models: await listModels(db) }));
+
+  app.get('/v1/models/:model/versions', async (request) => {
+    const { model } = parseWith(ModelParams, request.params, 'path');
+    return { versions: await listVersions(db, model) };
+  });
+
+  app.get('/v1/models/:model/versions/:ref', async (request) => {
+    const { model, ref } = parseWith(VersionParams, request.params, 'path');
+    return resolveVersion(db, model, ref);
+  });
+
+  app.delete('/v1/models/:model/versions/:ref', async (request) => {
+    const { model, ref } = parseWith(VersionParams, request.params, 'path');
+    if (typeof ref !== 'number')
+      throw new InvalidInputError(`version: must be a number to delete (got ${ref})`);
+    const body = parseWith(RetireBody, request.body ?? {}, 'request body');
+    await retireVersion(db, model, ref, body.archive ? 'archived' : 'deleted', {
+      actor: body.actor,
+      channel: 'api',
+      reason: body.reason,
+    });
+    return { model, version: ref, status: body.archive ? 'archived' : 'deleted' };
+  });
+
+  app.get('/v1/models/:model/aliases', async (request) => {
+    const { model } = parseWith(ModelParams, request.params, 'path');
+    return { history: await aliasHistory(db, model) };
+  });
+
+  app.put('/v1/models/:model/aliases/:alias', async (request) => {
+    const { model, alias } = parseWith(
+      ModelParams.extend({ alias: z.string().regex(/^[a-z][a-z0-9-]*$/) }),
+      request.params,
+      'path',
+    );
+    const body = parseWith(AliasBody, request.body ?? {}, 'request body');
+    const result = await setAlias(
+      db,
+      { model, alias, version: body.version },
+      { actor: body.actor, channel: 'api', reason: body.reason },
+    );
+    return { model, alias, version: body.version, ...result };
+  });
+
+  app.get('/v1/models/:model/audit', async (request) => {
+    const { model } = parseWith(ModelParams, request.params, 'path');
+    return { entries: await listAudit(db, model) };
+  });
+
+  app.get('/v1/runs/:id', async (request) => {
+    const { id } = parseWith(z.object({ id: z.string().min(1) }), request.params, 'path');
+    return getRun(db, id);
+  });
+
+  app.get('/v1/datasets', async () => ({ datasets: await listDatasets(db) }));
+
+  return app;
+}

@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { loadConfig, type Config } from '../lib/config.js';
+import { InvalidInputError } from '../lib/errors.js';
+import { createLogger } from '../lib/logger.js';
+import type { ModelVersionRecord } from '../lib/registry/types.js';
+import { reproduceWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
+import type { reproduceWorkflow } from '../workflows/reproduce.js';
+import { ApiClient } from './api-client.js';
+import { CliError, ExitCode } from './exit-codes.js';
+import { printRecord, printVersionTable } from './output.js';
+import { connectTemporal } from './temporal.js';
+import {
+  checkRunId,
+  newRunId,
+  readTrainingSpec,
+  startTraining,
+  waitWithProgress,
+} from './train.js';
+
+/**
+ * `mlops`: the CLI for CI and people. Commands that read or change the system go through
+ * Temporal and the HTTP API; `dev`, `worker` and `api` start those servers in this process.
+ */
+export function buildProgram(): Command {
+  const program = new Command('mlops')
+    .description('MLOps control plane on Temporal: train, register, reproduce')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('dev')
+    .description(
+      'run a Temporal dev server, the worker, the API and an embedded database in one process',
+    )
+    .option('--ui-port <port>', 'Temporal Web UI port', '8233')
+    .action(async (options: { uiPort: string }) => {
+      await serve({ devServer: true, worker: true, api: true, uiPort: Number(options.uiPort) });
+    });
+
+  program
+    .command('worker')
+    .description('run a worker for the training task queue (TEMPORAL_ADDRESS, DATABASE_URL)')
+    .action(async () => serve({ devServer: false, worker: true, api: false }));
+
+  program
+    .command('api')
+    .description('run the control-plane HTTP API (DATABASE_URL, MLOPS_API_PORT)')
+    .action(async () => serve({ devServer: false, worker: false, api: true }));
+
+  program
+    .command('train')
+    .description('start the training pipeline for a spec; exit 1 when its gate rejects the version')
+    .requiredOption('-f, --file <spec.yaml>', 'training spec (YAML)')
+    .option('--wait', 'wait for the result, with a progress bar')
+    .option('--json', 'print one JSON document')
+    .option('--run-id <id>', 'run id; the same id started twice is one run')
+    .action(async (options: { file: string; wait?: boolean; json?: boolean; runId?: string }) => {
+      const config = loadCliConfig();
+      const { raw, spec } = readTrainingSpec(options.file);
+      const runId = checkRunId(options.runId ?? newRunId());
+      const client = await connectTemporal(config);
+      const { handle, started } = await startTraining(client, {
+        raw,
+        spec,
+        runId,
+        requestedBy: requester(),
+        taskQueue: config.MLOPS_TASK_QUEUE,
+      });
+      const uiUrl = temporalUiLink(
+        config.TEMPORAL_UI_URL,
+        config.TEMPORAL_NAMESPACE,
+        handle.workflowId,
+      );
+      if (!options.json)
+        process.stderr.write(
+          `${started ? 'started' : 'already started'} ${handle.workflowId}\n  ${uiUrl}\n`,
+        );
+      if (!options.wait) {
+        if (options.json) printJson({ workflowId: handle.workflowId, runId, started, uiUrl });
+        return;
+      }
+      const result = await waitWithProgress(handle, !options.json);
+      const record = await new ApiClient(config.MLOPS_API_URL).get<ModelVersionRecord>(
+        `/v1/models/${spec.model}/versions/${result.version}`,
+      );
+      if (options.json)
+        printJson({ workflowId: handle.workflowId, runId, started, uiUrl, result, record });
+      else printRecord(record, uiUrl);
+      if (result.outcome === 'rejected')
+        throw new CliError(
+          `${spec.model} v${result.version} was rejected by its gate: ${result.gate.reasons.join('; ')}`,
+          ExitCode.Rejected,
+        );
+    });
+
+  const models = program.command('models').description('read the model registry');
+  models
+    .command('ls')
+    .description('list models, or the versions of one model')
+    .argument('[model]')
+    .option('--json', 'print one JSON document')
+    .action(async (model: string | undefined, options: { json?: boolean }) => {
+      const api = new ApiClient(loadCliConfig().MLOPS_API_URL);
+      if (model) {
+        const { versions } = await api.get<{ versions: ModelVersionRecord[] }>(
+          `/v1/models/${encodeURIComponent(model)}/versions`,
+        );
+        if (options.json) printJson({ versions });
+        else printVersionTable(versions);
+        return;
+      }
+      const body = await api.get<{
+        models: Array<{
+          name: string;
+          owner: string;
+          versions: number;
+          latestVersion: number;
+          aliases: Record<string, number>;
+        }>;
+      }>('/v1/models');
+      if (options.json) return printJson(body);
+      for (const entry of body.models) {
+        const aliases = Object.entries(entry.aliases)
+          .map(([alias, version]) => `${alias}=v${version}`)
+          .join(' ');
+        process.stdout.write(
+          `${entry.name}\towner=${entry.owner}\tversions=${entry.versions}\tlatest=v${entry.latestVersion}\t${aliases}\n`,
+        );
+      }
+    });
+  models
+    .command('show')
+    .description('show one version by number or alias, with its lineage and evaluation')
+    .argument('<model>')
+    .argument('<version-or-alias>')
+    .option('--json', 'print one JSON document')
+    .action(async (model: string, ref: string, options: { json?: boolean }) => {
+      const config = loadCliConfig();
+      const record = await new ApiClient(config.MLOPS_API_URL).get<ModelVersionRecord>(
+        `/v1/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(ref)}`,
+      );
+      if (options.json) printJson(record);
+      else
+        printRecord(
+          record,
+          temporalUiLink(
+            config.TEMPORAL_UI_URL,
+            config.TEMPORAL_NAMESPACE,
+            record.lineage.workflowId,
+          ),
+        );
+    });
+
+  program
+    .command('runs')
+    .description('read training runs')
+    .command('show')
+    .argument('<run-id>')
+    .action(async (id: string) => {
+      printJson(
+        await new ApiClient(loadCliConfig().MLOPS_API_URL).get(
+          `/v1/runs/${encodeURIComponent(id)}`,
+        ),
+      );
+    });
+
+  program
+    .command('reproduce')
+    .description(
+      'train a registered version again from its lineage; exit 1 when the artifact digest differs',
+    )
+    .argument('<model>')
+    .argument('<version>')
+    .option('--run-id <id>', 'run id for the reproduction')
+    .option('--json', 'print one JSON document')
+    .action(
+      async (model: string, versionText: string, options: { runId?: string; json?: boolean }) => {
+        const config = loadCliConfig();
+        const version = Number(versionText);
+        if (!Number.isInteger(version) || version <= 0)
+          throw new InvalidInputError(
+            `version: must be a positive integer (got ${JSON.stringify(versionText)})`,
+          );
+        await new ApiClient(config.MLOPS_API_URL).get(
+          `/v1/models/${encodeURIComponent(model)}/versions/${version}`,
+        );
+        const runId = checkRunId(options.runId ?? newRunId());
+        const client = await connectTemporal(config);
+        const handle = await client.workflow.start<typeof reproduceWorkflow>('reproduceWorkflow', {
+          workflowId: reproduceWorkflowId(model, version, runId),
+          taskQueue: config.MLOPS_TASK_QUEUE,
+          args: [{ runId, model, version, requestedBy: requester() }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        });
+        if (!options.json)
+          process.stderr.write(
+            `reproducing ${model} v${version}: ${temporalUiLink(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, handle.workflowId)}\n`,
+          );
+        const result = await handle.result();
+        if (options.json) printJson(result);
+        else {
+          process.stdout.write(
+            `${result.matches ? 'reproduced' : 'DIFFERS'}: expected ${result.expectedDigest}\n${' '.repeat(result.matches ? 12 : 9)}got ${result.actualDigest}\n`,
+          );
+          if (!result.lockDigestMatches)
+            process.stdout.write(
+              `note: the dependency lock changed since training (${result.recordedLockDigest} -> ${result.currentLockDigest})\n`,
+            );
+        }
+        if (!result.matches)
+          throw new CliError(`${model} v${version} did not reproduce`, ExitCode.Rejected);
+      },
+    );
+
+  program
+    .command('datasets')
+    .description('the data catalog')
+    .command('ls')
+    .action(async () =>
+      printJson(await new ApiClient(loadCliConfig().MLOPS_API_URL).get('/v1/datasets')),
+    );
+
+  program
+    .command('audit')
+    .description("a model's audit log, newest first")
+    .argument('<model>')
+    .action(async (model: string) =>
+      printJson(
+        await new ApiClient(loadCliConfig().MLOPS_API_URL).get(
+          `/v1/models/${encodeURIComponent(model)}/audit`,
+        ),
+      ),
+    );
+
+  program.addOption(new Option('--verbose', 'debug logging').hideHelp());
+  return program;
+}
+
+function loadCliConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    throw new CliError((error as Error).message, ExitCode.BadInput);
+  }
+}
+
+function requester(): string {
+  return process.env.MLOPS_ACTOR ?? process.env.GITHUB_ACTOR ?? process.env.USER ?? 'unknown';
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Hosts servers until SIGINT or SIGTERM, then shuts down gracefully. */
+async function serve(parts: {
+  devServer: boolean;
+  worker: boolean;
+  api: boolean;
+  uiPort?: number;
+}): Promise<void> {
+  const config = loadCliConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const { startStack } = await import('../workers/stack.js');
+  const stack = await startStack({ config, logger, ...parts });
+  if (stack.devServer)
+    process.stderr.write(`Temporal UI: ${stack.uiUrl}\nTemporal:    ${stack.temporalAddress}\n`);
+  if (stack.apiUrl) process.stderr.write(`API:         ${stack.apiUrl}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info({}, 'shutting down');
+  await stack.stop();
+}
+
+/** Runs the CLI and exits with the code CI expects. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.Ok;
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith('commander.')) {
+      const code = (error as { code: string; exitCode: number }).code;
+      return code === 'commander.helpDisplayed' ||
+        code === 'commander.version' ||
+        code === 'commander.help'
+        ? 0
+        : ExitCode.BadInput;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`mlops: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof InvalidInputError) {
+      process.stderr.write(`mlops: ${error.message}\nFix the input and run the command again.\n`);
+      return ExitCode.BadInput;
+    }
+    process.stderr.write(`mlops: ${(error as Error).stack ?? String(error)}\n`);
+    return ExitCode.Unavailable;
+  }
+}
+
+if (
+  import.meta.url === `file://${process.argv[1]}` ||
+  process.argv[1]?.endsWith('client/main.ts')
+) {
+  void main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,63 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const composeFile = fileURLToPath(new URL('../../docker-compose.yml', import.meta.url));
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  environment?: Record<string, string | number> | string[];
+}
+
+/** Compose allows environment as a map or as `KEY=value` entries; normalize to a map. */
+function env(service: Service | undefined): Record<string, string> {
+  const raw = service?.environment ?? {};
+  if (Array.isArray(raw)) {
+    return Object.fromEntries(
+      raw.map((entry) => {
+        const eq = entry.indexOf('=');
+        return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
+      }),
+    );
+  }
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, String(v)]));
+}
+
+/** True when a docker client with the compose plugin is installed (no engine needed). */
+function hasDockerCompose(): boolean {
+  const probe = spawnSync('docker', ['compose', 'version'], { stdio: 'ignore', timeout: 15_000 });
+  return probe.status === 0;
+}
+
+describe('docker-compose.yml', () => {
+  const doc = parse(fs.readFileSync(composeFile, 'utf8')) as {
+    services: Record<string, Service>;
+  };
+  const services = doc.services;
+
+  it('defines the production services with postgres and temporal wired in', () => {
+    for (const name of ['postgres', 'temporal', 'temporal-ui', 'worker', 'api']) {
+      expect(services, `service ${name}`).toHaveProperty(name);
+    }
+
+    const postgresUrl = /^postgres(ql)?:\/\/[^@/]+@postgres:5432\/\w+$/;
+    expect(env(services.worker).DATABASE_URL).toMatch(postgresUrl);
+    expect(env(services.api).DATABASE_URL).toMatch(postgresUrl);
+    expect(env(services.worker).TEMPORAL_ADDRESS).toBe('temporal:7233');
+
+    const temporal = env(services.temporal);
+    expect(temporal.DB).toBe('postgres12');
+    expect(temporal.POSTGRES_SEEDS).toBe('postgres');
+  });
+
+  it.skipIf(!hasDockerCompose())('is valid according to docker compose config', () => {
+    const result = spawnSync('docker', ['compose', '-f', composeFile, 'config', '--quiet'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.status, result.stderr).toBe(0);
+  });
+});

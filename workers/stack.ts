@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/server.js';
+import { FileArtifactStore } from '../lib/artifacts/store.js';
+import type { Config } from '../lib/config.js';
+import { openDatabase, type Db } from '../lib/db/db.js';
+import { migrate } from '../lib/db/migrate.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../lib/dev/temporal-server.js';
+import type { Logger } from '../lib/logger.js';
+import { installTemporalRuntime } from './runtime.js';
+import { createTrainingWorker } from './training-worker.js';
+
+export interface StackOptions {
+  config: Config;
+  logger: Logger;
+  /** Start `temporal server start-dev` as a child (history in `<dataDir>/temporal/dev.db`). */
+  devServer: boolean;
+  worker: boolean;
+  api: boolean;
+  uiPort?: number;
+}
+
+/** One process hosting what `mlops dev`, `mlops worker` and `mlops api` ask for. */
+export interface Stack {
+  db: Db;
+  temporalAddress: string;
+  uiUrl: string;
+  apiUrl: string | null;
+  client: Client;
+  devServer: TemporalDevServer | null;
+  worker: Worker | null;
+  api: FastifyInstance | null;
+  /** Stops in reverse order: API, worker (after its grace time), database, dev server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the requested parts in dependency order: dev server, database (migrated),
+ * worker, API. When one part fails to start, the parts already started are stopped.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const { config, logger } = options;
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.reverse())
+      await stop().catch((error: unknown) => logger.error({ err: error }, 'stop failed'));
+  };
+
+  try {
+    let devServer: TemporalDevServer | null = null;
+    let temporalAddress = config.TEMPORAL_ADDRESS;
+    let uiUrl = config.TEMPORAL_UI_URL;
+    if (options.devServer) {
+      const dir = path.join(config.dataDir, 'temporal');
+      fs.mkdirSync(dir, { recursive: true });
+      const [host, port] = config.TEMPORAL_ADDRESS.split(':');
+      devServer = await startTemporalDevServer({
+        dbFile: path.join(dir, 'dev.db'),
+        port: host === '127.0.0.1' || host === 'localhost' ? Number(port) : undefined,
+        uiPort: options.uiPort ?? 8233,
+        logFile: path.join(dir, 'server.log'),
+      });
+      stops.push(() => devServer!.stop());
+      temporalAddress = devServer.address;
+      uiUrl = devServer.uiUrl ?? uiUrl;
+      logger.info({ address: temporalAddress, uiUrl }, 'temporal dev server started');
+    }
+
+    const db = await openDatabase({ url: config.DATABASE_URL, dataDir: config.dataDir });
+    stops.push(() => db.close());
+    const applied = await migrate(db);
+    logger.info({ database: db.kind, applied }, 'database ready');
+
+    const connection = await Connection.connect({ address: temporalAddress });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+
+    let worker: Worker | null = null;
+    if (options.worker) {
+      installTemporalRuntime(logger);
+      const nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+      stops.push(() => nativeConnection.close());
+      worker = await createTrainingWorker({
+        connection: nativeConnection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.MLOPS_TASK_QUEUE,
+        db,
+        store: new FileArtifactStore(config.artifactRoot),
+        logger,
+        dataDir: config.dataDir,
+      });
+      const running = worker.run();
+      stops.push(async () => {
+        worker!.shutdown();
+        await running;
+      });
+      running.catch((error: unknown) =>
+        logger.error({ err: error }, 'worker stopped with an error'),
+      );
+      logger.info({ taskQueue: config.MLOPS_TASK_QUEUE }, 'worker started');
+    }
+
+    let api: FastifyInstance | null = null;
+    let apiUrl: string | null = null;
+    if (options.api) {
+      api = await buildApi({ db, logger });
+      apiUrl = await api.listen({ host: config.MLOPS_API_HOST, port: config.MLOPS_API_PORT });
+      stops.push(() => api!.close());
+      logger.info({ apiUrl }, 'api listening');
+    }
+
+    return { db, temporalAddress, uiUrl, apiUrl, client, devServer, worker, api, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
