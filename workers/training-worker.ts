@@ -20,6 +20,9 @@ export interface TrainingWorkerOptions {
   logger: Logger;
   dataDir: string;
   codeRevision?: string;
+  /** A prebuilt workflow bundle (tests reuse one); built from workflows/ when absent. */
+  workflowBundle?: { code: string };
+  lockFilePath?: string;
   /** How long in-flight activities get to finish after a shutdown request. */
   shutdownGraceTime?: string;
 }
@@ -35,14 +38,16 @@ export async function createTrainingWorker(options: TrainingWorkerOptions): Prom
     store: options.store,
     logger: options.logger,
     codeRevision: options.codeRevision ?? currentCodeRevision(),
-    lockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+    lockFilePath: options.lockFilePath ?? path.join(REPO_ROOT, 'package-lock.json'),
     workDir: path.join(options.dataDir, 'work'),
   });
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? TRAINING_TASK_QUEUE,
-    workflowsPath: WORKFLOWS_PATH,
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: WORKFLOWS_PATH }),
     activities,
     shutdownGraceTime: options.shutdownGraceTime ?? '30s',
   });

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Makes a fresh clone runnable: npm packages, the Temporal CLI and, with --postgres, a
+// PostgreSQL server package. Each step is skipped when its result is already present.
+// Plain Node with no dependencies, because it runs before `npm ci`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensurePostgresInstalled } from './ensure-postgres.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+
+function say(message) {
+  process.stderr.write(`bootstrap: ${message}\n`);
+}
+
+function installNpmPackages() {
+  const lock = path.join(root, 'package-lock.json');
+  const installed = path.join(root, 'node_modules', '.package-lock.json');
+  if (fs.existsSync(installed) && fs.statSync(installed).mtimeMs >= fs.statSync(lock).mtimeMs) return;
+  say('installing npm packages (npm ci)');
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('npm ci failed; see the output above');
+}
+
+function findOnPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, name);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return file;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+}
+
+function installTemporalCli() {
+  const local = path.join(root, '.tools', 'bin', 'temporal');
+  if (findOnPath('temporal') || fs.existsSync(local)) return;
+  const go = findOnPath('go') ?? (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : null);
+  if (!go) {
+    throw new Error(
+      'the Temporal CLI is missing and Go is not installed to build it; install Go, or put a `temporal` binary on PATH',
+    );
+  }
+  say(`installing the Temporal CLI (go install ${TEMPORAL_CLI_MODULE}); this takes a few minutes once`);
+  fs.mkdirSync(path.dirname(local), { recursive: true });
+  execFileSync(go, ['install', TEMPORAL_CLI_MODULE], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, GOBIN: path.dirname(local) },
+  });
+}
+
+try {
+  installNpmPackages();
+  installTemporalCli();
+  if (process.argv.includes('--postgres') && !(await ensurePostgresInstalled())) {
+    throw new Error('PostgreSQL is required for the test suite and could not be installed');
+  }
+} catch (error) {
+  say(`failed: ${error.message}`);
+  process.exit(1);
+}
