@@ -7,7 +7,7 @@ import { aliasHistory, setAlias } from '../lib/registry/aliases.js';
 import { listAudit } from '../lib/registry/audit.js';
 import { listDatasets } from '../lib/registry/catalog.js';
 import { getRun } from '../lib/registry/runs.js';
-import { VersionRefSchema } from '../lib/registry/types.js';
+import { VersionNumberSchema, VersionRefSchema } from '../lib/registry/types.js';
 import {
   listModels,
   listVersions,
@@ -26,7 +26,7 @@ const ModelParams = z.object({ model: ModelNameSchema });
 const VersionParams = ModelParams.extend({ ref: VersionRefSchema });
 const AliasBody = z
   .object({
-    version: z.coerce.number().int().positive(),
+    version: VersionNumberSchema,
     actor: z.string().min(1),
     reason: z.string().min(1, 'must say why the alias moves'),
   })

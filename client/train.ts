@@ -79,7 +79,9 @@ export async function startTraining(
         workflowId,
         taskQueue: options.taskQueue ?? TRAINING_TASK_QUEUE,
         args: [{ runId: options.runId, spec: options.raw, requestedBy: options.requestedBy }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
+        // FAIL, not USE_EXISTING: the SDK hides whether USE_EXISTING started anything, and
+        // "already started" must be reported for a running run as well as a finished one.
+        workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [{ key: MlopsModel, value: options.spec.model }],
       },

@@ -34,6 +34,11 @@ export class IntegrityError extends Error {
 export function formatZodError(error: z.ZodError, input?: unknown): string {
   return error.issues
     .map((issue) => {
+      // A strict object reports its extra keys at the object's path; name each key's own path.
+      if (issue.code === 'unrecognized_keys')
+        return issue.keys
+          .map((key) => `${[...issue.path, key].join('.')}: unknown field (check its spelling)`)
+          .join('; ');
       const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
       const got = valueAt(input, issue.path);
       const suffix = got === undefined ? '' : ` (got ${JSON.stringify(got)?.slice(0, 80)})`;

@@ -50,8 +50,36 @@ export interface Actor {
   channel: 'workflow' | 'cli' | 'api' | 'slack' | 'system';
 }
 
+/** Versions are stored as PostgreSQL `integer`. */
+const MAX_VERSION = 2_147_483_647;
+const VERSION_RULE = 'must be a positive whole version number, like 3 or "3"';
+const REF_RULE = 'must be a version number or an alias name';
+
+const VersionInteger = z
+  .number()
+  .int(VERSION_RULE)
+  .positive(VERSION_RULE)
+  .max(MAX_VERSION, `must be at most ${MAX_VERSION}`);
+
+/**
+ * A version number given as 3 or "3" (URLs and forms carry text). Only plain decimal
+ * digits count: coercion would read true, "0x3", "1e0" or "3.0" as some version and
+ * act on it.
+ */
+export const VersionNumberSchema = z.union(
+  [
+    VersionInteger,
+    z
+      .string()
+      .regex(/^[1-9][0-9]*$/, VERSION_RULE)
+      .transform(Number)
+      .pipe(VersionInteger),
+  ],
+  { error: VERSION_RULE },
+);
+
 /** A version reference from a person: a number ("3" or 3) or an alias name. */
-export const VersionRefSchema = z.union([
-  z.coerce.number().int().positive(),
-  z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a version number or an alias name'),
-]);
+export const VersionRefSchema = z.union(
+  [VersionNumberSchema, z.string().regex(/^[a-z][a-z0-9-]*$/, REF_RULE)],
+  { error: REF_RULE },
+);

@@ -40,7 +40,7 @@ export async function registerVersion(
   const existing = await versionForKey(db, input.idempotencyKey);
   if (existing !== null) return { version: existing, created: false };
 
-  const version = await db
+  return db
     .transaction(async (tx) => {
       await tx.query(
         `INSERT INTO models (name, owner) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
@@ -81,14 +81,13 @@ export async function registerVersion(
         version: number,
         details: { artifactDigest: input.artifactDigest, runId: lineage.runId },
       });
-      return number;
+      return { version: number, created: true };
     })
     .catch(async (error: unknown) => {
       if (!(error instanceof DuplicateKey)) throw error;
-      return (await versionForKey(db, input.idempotencyKey))!;
+      // The racing call created it; this one only learns the number.
+      return { version: (await versionForKey(db, input.idempotencyKey))!, created: false };
     });
-
-  return { version, created: true };
 }
 
 class DuplicateKey extends Error {}

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type Worker,
+} from '@temporalio/worker';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { FileArtifactStore } from '../../lib/artifacts/store.js';
@@ -27,14 +33,19 @@ export async function freshDatabase(kind: 'postgres' | 'pglite' = 'postgres'): P
     await migrate(db);
     return db;
   }
+  const db = openPostgres(await freshPostgresUrl(), 60);
+  await migrate(db);
+  return db;
+}
+
+/** The URL of a new, empty database on the shared PostgreSQL server. */
+export async function freshPostgresUrl(): Promise<string> {
   const name = uniqueName('t').replace('-', '_');
   const admin = new pg.Client({ connectionString: inject('postgresUrl') });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  const db = openPostgres(inject('postgresUrl').replace(/\/[^/]*$/, `/${name}`), 60);
-  await migrate(db);
-  return db;
+  return inject('postgresUrl').replace(/\/[^/]*$/, `/${name}`);
 }
 
 export function scratchDir(): string {

@@ -1,0 +1,212 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { stringify as toYaml } from 'yaml';
+import type { Db } from '../../lib/db/db.js';
+import { getVersion } from '../../lib/registry/versions.js';
+import type { TrainingPipelineResult } from '../../workflows/training-pipeline.js';
+import {
+  freshDatabase,
+  scratchDir,
+  startTestWorker,
+  temporalClient,
+  uniqueName,
+  type TestWorker,
+} from '../helpers/env.js';
+import { smallSpec } from '../helpers/specs.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `mlops` executable as CI would, against the test run's dev server. */
+function mlops(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/mlops.mjs', ...args], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        // A queue no worker polls: a workflow started by mistake would stay visible, not run.
+        MLOPS_TASK_QUEUE: uniqueName('unpolled'),
+        LOG_LEVEL: 'silent',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function writeSpec(document: unknown): string {
+  const file = path.join(scratchDir(), 'spec.yaml');
+  fs.writeFileSync(file, toYaml(document));
+  return file;
+}
+
+/** A port that nothing listens on: bound by us a moment ago, then released. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('mlops train', () => {
+  let client: Client;
+
+  beforeAll(async () => {
+    client = await temporalClient();
+  });
+  afterAll(async () => {
+    await client?.connection.close();
+  });
+
+  /** Training workflow ids of `model` the dev server's visibility store knows. */
+  const trainingWorkflowIds = async (model: string): Promise<string[]> => {
+    const ids: string[] = [];
+    for await (const execution of client.workflow.list({
+      query: `WorkflowId STARTS_WITH 'train/${model}/'`,
+    }))
+      ids.push(execution.workflowId);
+    return ids;
+  };
+
+  /** Asserts that neither the exact workflow id nor any training run of `model` exists. */
+  const expectNothingStarted = async (model: string, runId: string): Promise<void> => {
+    const described = await client.workflow
+      .getHandle(`train/${model}/${runId}`)
+      .describe()
+      .catch((error: unknown) => error);
+    expect(described).toBeInstanceOf(WorkflowNotFoundError);
+    expect(await trainingWorkflowIds(model)).toEqual([]);
+  };
+
+  it('exits 2 naming the field when the spec has an unknown field, and starts nothing', async () => {
+    const model = uniqueName('cli');
+    const spec = smallSpec(model);
+    const file = writeSpec({ ...spec, dataset: { ...spec.dataset, maxRow: 100 } });
+
+    const { code, stderr } = await mlops(['train', '-f', file, '--run-id', 'r1']);
+
+    expect(code).toBe(2);
+    expect(stderr).toContain('dataset.maxRow');
+    expect(stderr).toMatch(/unknown field/i);
+    expect(stderr).toContain('Fix the input');
+    await expectNothingStarted(model, 'r1');
+  });
+
+  it('exits 2 naming the field and the rule when a gate threshold is negative', async () => {
+    const model = uniqueName('cli');
+    const file = writeSpec(smallSpec(model, { gate: { minimum: { accuracy: -0.1 } } }));
+
+    const { code, stderr } = await mlops(['train', '-f', file, '--run-id', 'r1']);
+
+    expect(code).toBe(2);
+    expect(stderr).toContain('gate.minimum.accuracy: must be >= 0 (got -0.1)');
+    await expectNothingStarted(model, 'r1');
+  });
+
+  it('exits 2 naming the dataset when the spec has none', async () => {
+    const model = uniqueName('cli');
+    const { dataset: _dataset, ...withoutDataset } = smallSpec(model);
+    const file = writeSpec(withoutDataset);
+
+    const { code, stderr } = await mlops(['train', '-f', file, '--run-id', 'r1']);
+
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/dataset: .*(required|expected object)/);
+    await expectNothingStarted(model, 'r1');
+  });
+
+  it('exits 2 when the spec file does not exist', async () => {
+    const file = path.join(scratchDir(), 'missing.yaml');
+
+    const { code, stderr } = await mlops(['train', '-f', file]);
+
+    expect(code).toBe(2);
+    expect(stderr).toContain(`spec file ${file} cannot be read: ENOENT`);
+  });
+
+  it('exits 2 naming the flag and its rule when the run id is malformed, and starts nothing', async () => {
+    const model = uniqueName('cli');
+    const file = writeSpec(smallSpec(model));
+
+    const { code, stderr } = await mlops(['train', '-f', file, '--run-id', 'no spaces/allowed']);
+
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--run-id: must be 1-100 letters, digits/);
+    expect(stderr).toContain('"no spaces/allowed"');
+    expect(await trainingWorkflowIds(model)).toEqual([]);
+  });
+
+  it('exits 3 and says how to start Temporal when nothing listens at TEMPORAL_ADDRESS', async () => {
+    const address = `127.0.0.1:${await closedPort()}`;
+    const file = writeSpec(smallSpec(uniqueName('cli')));
+
+    const { code, stderr } = await mlops(['train', '-f', file], { TEMPORAL_ADDRESS: address });
+
+    expect(code).toBe(3);
+    expect(stderr).toContain(`cannot reach Temporal at ${address}`);
+    expect(stderr).toMatch(/start it with `mlops dev` or set TEMPORAL_ADDRESS/);
+  });
+
+  describe('with a worker', () => {
+    let db: Db;
+    let worker: TestWorker;
+
+    beforeAll(async () => {
+      db = await freshDatabase();
+      worker = await startTestWorker({ db });
+    });
+    afterAll(async () => {
+      await worker?.stop();
+      await db?.close();
+    });
+
+    it('prints exactly one JSON document with --json, and the same run id is one run', async () => {
+      const model = uniqueName('cli');
+      const file = writeSpec(
+        smallSpec(model, { dataset: { source: 'spam-assassin', maxRows: 300 } }),
+      );
+      const env = { MLOPS_TASK_QUEUE: worker.taskQueue };
+      const args = ['train', '-f', file, '--json', '--run-id', 'ci-1'];
+
+      const first = await mlops(args, env);
+      const again = await mlops(args, env);
+
+      expect(first.code).toBe(0);
+      const document = JSON.parse(first.stdout) as Record<string, unknown>;
+      expect(document).toMatchObject({
+        workflowId: `train/${model}/ci-1`,
+        runId: 'ci-1',
+        started: true,
+      });
+      expect(document.uiUrl).toMatch(/\/workflows\/train%2F/);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout)).toMatchObject({
+        workflowId: `train/${model}/ci-1`,
+        started: false,
+      });
+
+      const handle = client.workflow.getHandle(`train/${model}/ci-1`);
+      const result = (await handle.result()) as TrainingPipelineResult;
+      expect((await getVersion(db, model, result.version)).lineage.runId).toBe('ci-1');
+      await expect.poll(() => trainingWorkflowIds(model)).toEqual([`train/${model}/ci-1`]);
+    });
+  });
+});
