@@ -46,8 +46,11 @@ const RetireBody = z
  */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: options.logger.child({ component: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request lines would drown the state changes; errors still reach the log.
+    loggerInstance: options.logger.child(
+      { component: 'api' },
+      { level: 'warn' },
+    ) as FastifyBaseLogger,
   });
   const { db } = options;
 
