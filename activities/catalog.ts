@@ -1,10 +1,11 @@
-import { decodeRows, EMAIL_FEATURE_SCHEMA, encodeRows } from '../lib/corpus/email-row.js';
+import { EMAIL_FEATURE_SCHEMA, encodeRows } from '../lib/corpus/email-row.js';
 import { encodeSnapshot, splitRows } from '../lib/corpus/snapshot.js';
 import { importSpamAssassin, SPAM_ASSASSIN_SOURCE } from '../lib/corpus/spam-assassin.js';
 import { recordDatasetVersion, recordSnapshot } from '../lib/registry/catalog.js';
 import type { SplitSpec } from '../lib/spec/training-spec.js';
 import { activityLogFields, type ActivityDeps } from './deps.js';
 import { mapFailures } from './failures.js';
+import { readDatasetRows } from './reads.js';
 
 export interface DatasetVersionRef {
   dataset: string;
@@ -36,6 +37,7 @@ export function catalogActivities(deps: ActivityDeps) {
         const started = Date.now();
         const { rows, report } = await importSpamAssassin();
         const artifact = await deps.store.put(encodeRows(rows));
+        deps.decoded.set(artifact.digest, rows);
         await recordDatasetVersion(
           deps.db,
           {
@@ -89,9 +91,10 @@ export function catalogActivities(deps: ActivityDeps) {
       maxRows?: number;
     }): Promise<SnapshotRef> {
       return mapFailures(async () => {
-        const rows = decodeRows(await deps.store.get(input.datasetDigest));
+        const rows = await readDatasetRows(deps, input.datasetDigest);
         const split = splitRows(rows, input.split, input.maxRows);
         const artifact = await deps.store.put(encodeSnapshot(split));
+        deps.decoded.set(artifact.digest, split);
         await recordSnapshot(deps.db, {
           digest: artifact.digest,
           dataset: input.dataset,

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import type { DecodedArtifactCache } from '../lib/artifacts/decoded-cache.js';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { Db } from '../lib/db/db.js';
 import type { Logger } from '../lib/logger.js';
@@ -7,6 +8,8 @@ import type { Logger } from '../lib/logger.js';
 export interface ActivityDeps {
   db: Db;
   store: ArtifactStore;
+  /** Decoded rows and snapshots by digest, shared by the activities of this worker. */
+  decoded: DecodedArtifactCache;
   logger: Logger;
   /** The code revision this worker runs (git commit), recorded in lineage. */
   codeRevision: string;

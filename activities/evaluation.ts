@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { ApplicationFailure } from '@temporalio/activity';
-import { decodeSnapshot } from '../lib/corpus/snapshot.js';
 import { evaluateScores, type EvaluationReport } from '../lib/model/evaluate.js';
 import { decodeModel, predictSpamProbability } from '../lib/model/logistic-regression.js';
 import type { ActivityDeps } from './deps.js';
 import { FailureType, mapFailures } from './failures.js';
+import { readSnapshot } from './reads.js';
 
 export function evaluationActivities(deps: ActivityDeps) {
   return {
@@ -29,7 +29,7 @@ export function evaluationActivities(deps: ActivityDeps) {
             nonRetryable: true,
           });
         }
-        const { eval: rows } = decodeSnapshot(await deps.store.get(input.snapshotDigest));
+        const { eval: rows } = await readSnapshot(deps, input.snapshotDigest);
         const scored = rows.map((row) => {
           const start = performance.now();
           const probability = predictSpamProbability(model, row);

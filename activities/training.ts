@@ -3,7 +3,6 @@ import path from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { sha256Digest } from '../lib/artifacts/store.js';
-import { decodeSnapshot } from '../lib/corpus/snapshot.js';
 import {
   decodeCheckpoint,
   encodeCheckpoint,
@@ -15,6 +14,7 @@ import type { TrainerSpec } from '../lib/spec/training-spec.js';
 import { runCommandTrainer, TrainerError } from '../lib/trainers/command-trainer.js';
 import { activityLogFields, type ActivityDeps } from './deps.js';
 import { FailureType, mapFailures } from './failures.js';
+import { readSnapshot } from './reads.js';
 
 /** What the training activity heartbeats: progress for people, a checkpoint for retries. */
 export interface TrainingHeartbeat {
@@ -65,7 +65,7 @@ export function trainingActivities(deps: ActivityDeps) {
         const resumeFrom: TrainingCheckpoint | undefined = previous?.checkpointDigest
           ? decodeCheckpoint(await deps.store.get(previous.checkpointDigest))
           : undefined;
-        const { train } = decodeSnapshot(await deps.store.get(input.snapshotDigest));
+        const { train } = await readSnapshot(deps, input.snapshotDigest);
         const params = input.trainer.params;
         const progress: TrainingHeartbeat = {
           fraction: resumeFrom ? resumeFrom.epochsDone / params.epochs : 0,

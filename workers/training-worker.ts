@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { DecodedArtifactCache } from '../lib/artifacts/decoded-cache.js';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { Db } from '../lib/db/db.js';
 import type { Logger } from '../lib/logger.js';
@@ -36,6 +37,7 @@ export async function createTrainingWorker(options: TrainingWorkerOptions): Prom
   const activities = createActivities({
     db: options.db,
     store: options.store,
+    decoded: new DecodedArtifactCache(),
     logger: options.logger,
     codeRevision: options.codeRevision ?? currentCodeRevision(),
     lockFilePath: options.lockFilePath ?? path.join(REPO_ROOT, 'package-lock.json'),
