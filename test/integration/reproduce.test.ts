@@ -102,7 +102,7 @@ describe('reproduceWorkflow', () => {
     const actor = { actor: 'test', channel: 'system' } as const;
 
     await expect(registerVersion(db, input({ seed: undefined }), actor)).rejects.toThrow(
-      /lineage.seed/,
+      /lineage is invalid: seed: /,
     );
     await expect(
       registerVersion(db, input({ dependencyLockDigest: 'unknown' }), actor),
