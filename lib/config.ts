@@ -25,6 +25,11 @@ export const ConfigSchema = z.object({
   MLOPS_API_HOST: z.string().min(1).default('127.0.0.1'),
   MLOPS_ARTIFACT_ROOT: z.string().min(1).optional(),
   MLOPS_CODE_REVISION: z.string().min(1).optional(),
+  /** How long a stopping worker lets in-flight activities finish before cancelling them. */
+  MLOPS_SHUTDOWN_GRACE: z
+    .string()
+    .regex(/^\d+(ms|s|m)$/, 'must be a duration like 500ms, 30s or 2m')
+    .default('30s'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type Config = z.infer<typeof ConfigSchema> & {

@@ -40,6 +40,8 @@ export function installTemporalRuntime(logger: Logger): void {
       warn: (message, meta) => write('WARN', message, meta),
       error: (message, meta) => write('ERROR', message, meta),
     },
+    // The process owns its signals: `mlops` drains the worker, then closes the API and database.
+    shutdownSignals: [],
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } },
   });
 }

@@ -91,11 +91,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         store: new FileArtifactStore(config.artifactRoot),
         logger,
         dataDir: config.dataDir,
+        shutdownGraceTime: config.MLOPS_SHUTDOWN_GRACE,
       });
       const running = worker.run();
       stops.push(async () => {
-        worker!.shutdown();
-        await running;
+        // The worker may already be draining (a signal reached it first); ask only once.
+        if (worker!.getState() === 'RUNNING') worker!.shutdown();
+        await running.catch(() => undefined);
       });
       running.catch((error: unknown) =>
         logger.error({ err: error }, 'worker stopped with an error'),

@@ -78,6 +78,17 @@ describe('trainingPipelineWorkflow', () => {
     // Train rows are all older than evaluation rows.
     expect(result.snapshot.trainUntil! <= result.snapshot.evalFrom!).toBe(true);
     expect((await getRun(db, runId)).status).toBe('succeeded');
+
+    // People find it in the Temporal UI by model, stage and outcome (visibility lags a little).
+    const query = `MlopsModel = '${model}' AND MlopsVersion = '${result.version}' AND MlopsStage = 'done' AND MlopsOutcome = 'accepted'`;
+    let found: string[] = [];
+    for (let i = 0; i < 50 && found.length === 0; i++) {
+      found = [];
+      for await (const execution of client.workflow.list({ query }))
+        found.push(execution.workflowId);
+      if (found.length === 0) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(found).toEqual([trainingWorkflowId(model, runId)]);
   });
 
   it('keeps a version its gate rejects, marked rejected with the reasons', async () => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { TrainingHeartbeat } from '../../activities/training.js';
@@ -24,6 +24,18 @@ function spawnWorker(env: Record<string, string>): ChildProcess {
     env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+}
+
+/** Polls the running training activity's heartbeat until it names a checkpoint. */
+async function waitForCheckpoint(handle: WorkflowHandle): Promise<TrainingHeartbeat | null> {
+  let heartbeat: TrainingHeartbeat | null = null;
+  for (let i = 0; i < 600 && !heartbeat?.checkpointDigest; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const pending = (await handle.describe()).raw.pendingActivities?.[0];
+    const payload = pending?.heartbeatDetails?.payloads?.[0];
+    heartbeat = payload ? defaultPayloadConverter.fromPayload<TrainingHeartbeat>(payload) : null;
+  }
+  return heartbeat;
 }
 
 describe('training after a worker crash', () => {
@@ -66,13 +78,7 @@ describe('training after a worker crash', () => {
     });
 
     // Wait until training has saved a checkpoint, then kill the worker without warning.
-    let heartbeat: TrainingHeartbeat | null = null;
-    for (let i = 0; i < 600 && !heartbeat?.checkpointDigest; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const pending = (await handle.describe()).raw.pendingActivities?.[0];
-      const payload = pending?.heartbeatDetails?.payloads?.[0];
-      heartbeat = payload ? defaultPayloadConverter.fromPayload<TrainingHeartbeat>(payload) : null;
-    }
+    const heartbeat = await waitForCheckpoint(handle);
     expect(heartbeat?.checkpointDigest).toMatch(/^sha256:/);
     expect(heartbeat!.fraction).toBeLessThan(1);
     workers[0]!.kill('SIGKILL');
@@ -102,6 +108,37 @@ describe('training after a worker crash', () => {
       .map((payload) => defaultPayloadConverter.fromPayload<Record<string, unknown>>(payload!))
       .find((value) => value !== null && typeof value === 'object' && 'resumedFromEpoch' in value);
     expect(trained?.resumedFromEpoch).toBeGreaterThan(0);
+    expect(await listVersions(db, model)).toHaveLength(1);
+  });
+
+  it('stops within its grace time on SIGTERM, and another worker finishes the run from the checkpoint', async () => {
+    const model = uniqueName('drain');
+    const raw = smallSpec(model, {
+      dataset: { source: 'spam-assassin', maxRows: 2000 },
+      trainer: { kind: 'builtin', params: { hashBits: 16, epochs: 3000 } },
+    });
+    const spec = TrainingSpecSchema.parse(raw);
+    const graceEnv = { ...env, MLOPS_SHUTDOWN_GRACE: '2s' };
+    const first = spawnWorker(graceEnv);
+    workers.push(first);
+    const { handle } = await startTraining(client, {
+      raw,
+      spec,
+      runId: 'drain-1',
+      requestedBy: 'test',
+      taskQueue: env.MLOPS_TASK_QUEUE!,
+    });
+    expect((await waitForCheckpoint(handle))?.checkpointDigest).toMatch(/^sha256:/);
+
+    const stopped = Date.now();
+    first.kill('SIGTERM');
+    const exitCode = await new Promise<number | null>((resolve) => first.once('exit', resolve));
+    expect(exitCode).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(15_000);
+
+    workers.push(spawnWorker(env));
+    const result = await handle.result();
+    expect(result.outcome).toBe('accepted');
     expect(await listVersions(db, model)).toHaveLength(1);
   });
 });
