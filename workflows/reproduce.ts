@@ -6,6 +6,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { DATA_ACTIVITY, TRAINING_ACTIVITY } from '../lib/temporal/activity-options.js';
 import { LogisticRegressionParamsSchema } from '../lib/model/params.js';
 import type { TrainerSpec } from '../lib/spec/training-spec.js';
 import { MlopsModel, MlopsOutcome, MlopsStage, MlopsVersion } from '../lib/temporal/conventions.js';
@@ -30,15 +31,8 @@ export interface ReproduceResult {
   currentLockDigest: string;
 }
 
-const data = proxyActivities<Activities>({
-  startToCloseTimeout: '15m',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
-});
-const training = proxyActivities<Activities>({
-  startToCloseTimeout: '4h',
-  heartbeatTimeout: '10s',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
-});
+const data = proxyActivities<Activities>(DATA_ACTIVITY);
+const training = proxyActivities<Activities>(TRAINING_ACTIVITY);
 
 /**
  * Trains a registered version again from its lineage alone (recorded snapshot,

@@ -10,6 +10,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { DATA_ACTIVITY, TRAINING_ACTIVITY } from '../lib/temporal/activity-options.js';
 import type { SnapshotRef } from '../activities/catalog.js';
 import type { TrainedModel } from '../activities/training.js';
 import { decideGate, type GateDecision } from '../lib/gate.js';
@@ -50,16 +51,8 @@ export interface PipelineStatus {
 
 export const pipelineStatusQuery = defineQuery<PipelineStatus>('status');
 
-const data = proxyActivities<Activities>({
-  startToCloseTimeout: '15m',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
-});
-// Training may run long; the heartbeat shows it is alive and carries its checkpoint.
-const training = proxyActivities<Activities>({
-  startToCloseTimeout: '4h',
-  heartbeatTimeout: '10s',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
-});
+const data = proxyActivities<Activities>(DATA_ACTIVITY);
+const training = proxyActivities<Activities>(TRAINING_ACTIVITY);
 
 /**
  * The training pipeline: snapshot the data, train, evaluate beside the current

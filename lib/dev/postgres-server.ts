@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { isExecutable } from './executables.js';
 
 const run = promisify(execFile);
 const SUPERUSER = 'mlops';
@@ -152,15 +153,6 @@ async function serverUser(): Promise<string> {
     throw new Error(`cannot create OS user mlops-pg to run PostgreSQL as: ${output(e)}`);
   });
   return 'mlops-pg';
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }
 
 function readdir(dir: string): string[] {

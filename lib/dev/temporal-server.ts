@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SEARCH_ATTRIBUTE_NAMES } from '../temporal/conventions.js';
+import { isExecutable } from './executables.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -14,15 +15,6 @@ export function findTemporalCli(): string | null {
     path.join(REPO_ROOT, '.tools', 'bin', 'temporal'),
   ];
   return candidates.find((file) => isExecutable(file)) ?? null;
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }
 
 export interface TemporalDevServer {
