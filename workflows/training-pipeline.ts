@@ -235,7 +235,9 @@ async function evaluate(trained: TrainedModel, snapshot: SnapshotRef): Promise<E
     recall: trained.trainerMetrics.recall ?? 0,
     f1: trained.trainerMetrics.f1 ?? 0,
     rocAuc: trained.trainerMetrics.rocAuc ?? 0,
-    confusion: { truePositive: 0, falsePositive: 0, trueNegative: 0, falseNegative: 0 },
+    evaluatedBy: 'trainer',
+    confusion: null,
+    // We cannot run an opaque model, so its latency is not measured here.
     latencyMeanMs: 0,
     latencyP99Ms: 0,
     modelSizeBytes: trained.sizeBytes,

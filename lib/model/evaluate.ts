@@ -1,17 +1,20 @@
 /** Quality and speed of a classifier on the evaluation rows of a snapshot. Spam is positive. */
 export interface EvaluationReport {
+  /** `mlops` when our evaluator scored the rows; `trainer` when an external trainer reported them. */
+  evaluatedBy: 'mlops' | 'trainer';
   rows: number;
   accuracy: number;
   precision: number;
   recall: number;
   f1: number;
   rocAuc: number;
+  /** Null when an external trainer reported only summary metrics. */
   confusion: {
     truePositive: number;
     falsePositive: number;
     trueNegative: number;
     falseNegative: number;
-  };
+  } | null;
   latencyMeanMs: number;
   latencyP99Ms: number;
   modelSizeBytes: number;
@@ -43,6 +46,7 @@ export function evaluateScores(
   const latencies = scored.map((row) => row.latencyMs).sort((a, b) => a - b);
 
   return {
+    evaluatedBy: 'mlops',
     rows: scored.length,
     accuracy: scored.length === 0 ? 0 : (tp + confusion.trueNegative) / scored.length,
     precision,
