@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../../api/server.js';
 import type { Db } from '../../lib/db/db.js';
+import { createLogger } from '../../lib/logger.js';
 import { getVersion } from '../../lib/registry/versions.js';
 import type { TrainingPipelineResult } from '../../workflows/training-pipeline.js';
 import {
@@ -168,14 +171,46 @@ describe('mlops train', () => {
   describe('with a worker', () => {
     let db: Db;
     let worker: TestWorker;
+    let api: FastifyInstance;
+    let apiUrl: string;
 
     beforeAll(async () => {
       db = await freshDatabase();
       worker = await startTestWorker({ db });
+      api = await buildApi({ db, logger: createLogger('silent') });
+      apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
     });
     afterAll(async () => {
+      await api?.close();
       await worker?.stop();
       await db?.close();
+    });
+
+    it('waits for the result and exits 1 with the reasons when the gate rejects the version', async () => {
+      const model = uniqueName('cli');
+      const file = writeSpec(smallSpec(model, { gate: { minimum: { f1: 0.9999 } } }));
+      const env = { MLOPS_TASK_QUEUE: worker.taskQueue, MLOPS_API_URL: apiUrl };
+
+      const { code, stdout, stderr } = await mlops(
+        ['train', '-f', file, '--wait', '--run-id', 'gate-1'],
+        env,
+      );
+
+      expect(code).toBe(1);
+      expect(stdout).toMatch(new RegExp(`${model} v1 +status=rejected`));
+      expect(stderr).toMatch(/rejected by its gate: f1 \d\.\d+ is below the minimum 0\.9999/);
+      const shown = await mlops(['models', 'show', model, '1', '--json'], env);
+      expect(shown.code).toBe(0);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ model, version: 1, status: 'rejected' });
+    });
+
+    it('exits 2 with the API message for a version that does not exist', async () => {
+      const { code, stderr } = await mlops(['models', 'show', 'no-such-model', '7'], {
+        MLOPS_API_URL: apiUrl,
+      });
+
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/model no-such-model has no version 7/);
     });
 
     it('prints exactly one JSON document with --json, and the same run id is one run', async () => {
