@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { fnv1a } from '../model/features.js';
+
+export const TOTAL_BASIS_POINTS = 10_000;
+
+/**
+ * A model's desired route: how live traffic splits across versions (basis points that
+ * sum to 10,000), which version gets a mirrored copy of some requests, and which versions
+ * replicas keep loaded. Written with a generation that only grows.
+ */
+export const RouteSchema = z
+  .object({
+    model: z.string().min(1),
+    generation: z.number().int().positive(),
+    weights: z
+      .record(
+        z.string().regex(/^[1-9]\d*$/, 'keys must be version numbers'),
+        z.number().int().min(0).max(TOTAL_BASIS_POINTS),
+      )
+      .refine((weights) => Object.keys(weights).length > 0, 'must name at least one version')
+      .refine(
+        (weights) => Object.values(weights).reduce((sum, bp) => sum + bp, 0) === TOTAL_BASIS_POINTS,
+        `basis points must sum to ${TOTAL_BASIS_POINTS}`,
+      ),
+    shadow: z
+      .object({ version: z.number().int().positive(), percent: z.number().min(0).max(100) })
+      .strict()
+      .nullable()
+      .default(null),
+    warm: z.array(z.number().int().positive()).default([]),
+    sticky: z.boolean().default(false),
+  })
+  .strict();
+export type Route = z.infer<typeof RouteSchema>;
+
+/** Every version a replica must load for this route: weighted, shadow and warm ones. */
+export function versionsOf(route: Route): number[] {
+  const versions = new Set<number>(Object.keys(route.weights).map(Number));
+  if (route.shadow) versions.add(route.shadow.version);
+  for (const version of route.warm) versions.add(version);
+  return [...versions].sort((a, b) => a - b);
+}
+
+/**
+ * Picks the version that answers a request. `draw` is in [0, 1): a random number, or a
+ * hash of the sticky key and route generation so one key keeps its version within a
+ * generation. Only `ready` versions take traffic; their weights are rescaled. Null when
+ * no weighted version is ready.
+ */
+export function pickVersion(
+  route: Route,
+  draw: number,
+  ready: (version: number) => boolean,
+): number | null {
+  const candidates = Object.entries(route.weights)
+    .map(([version, bp]) => ({ version: Number(version), bp }))
+    .filter((entry) => entry.bp > 0 && ready(entry.version))
+    .sort((a, b) => a.version - b.version);
+  const total = candidates.reduce((sum, entry) => sum + entry.bp, 0);
+  if (total === 0) return null;
+
+  let remaining = draw * total;
+  for (const entry of candidates) {
+    remaining -= entry.bp;
+    if (remaining < 0) return entry.version;
+  }
+  return candidates.at(-1)!.version;
+}
+
+/** A stable draw in [0, 1) for a sticky key within one route generation. */
+export function stickyDraw(key: string, generation: number): number {
+  return fnv1a(`${generation}:${key}`) / 4294967296;
+}

@@ -1,0 +1,455 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { z } from 'zod';
+import type { ArtifactStore } from '../lib/artifacts/store.js';
+import { EmailFeaturesSchema, type EmailFeatures } from '../lib/corpus/email-row.js';
+import type { Db } from '../lib/db/db.js';
+import { formatZodError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { writeWindows } from '../lib/serving/metric-store.js';
+import {
+  bucketIndex,
+  LATENCY_BUCKETS_SECONDS,
+  MetricWindows,
+} from '../lib/serving/metric-windows.js';
+import { pickVersion, stickyDraw, versionsOf, type Route } from '../lib/serving/route.js';
+import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
+import { RuntimeCache } from './runtime-cache.js';
+import { ShadowQueue } from './shadow-queue.js';
+
+export interface GatewayOptions {
+  db: Db;
+  store: ArtifactStore;
+  logger: Logger;
+  replicaId?: string;
+  /** How often the replica looks for a new route generation; it applies one within this. */
+  pollIntervalMs?: number;
+  flushIntervalMs?: number;
+  shadowConcurrency?: number;
+  shadowQueueLimit?: number;
+}
+
+interface Fault {
+  latencyMs: number;
+  errorRate: number;
+}
+
+interface Prediction {
+  model: string;
+  version: number;
+  label: 'spam' | 'ham';
+  at: number;
+}
+
+const PredictBody = z.union([
+  z.object({ input: EmailFeaturesSchema.partial() }).strict(),
+  z.object({ inputs: z.array(EmailFeaturesSchema.partial()).min(1).max(1000) }).strict(),
+]);
+const FeedbackBody = z
+  .object({ predictionId: z.string().uuid(), label: z.enum(['spam', 'ham']) })
+  .strict();
+const STICKY_HEADER = 'x-mlops-route-key';
+const RECENT_PREDICTIONS = 200_000;
+
+/**
+ * One gateway replica: an HTTP server for online inference that serves each model's
+ * route from memory. A background loop applies new route generations, reports what it
+ * serves, and flushes metric windows; when the database is down it keeps serving its
+ * last route and buffers windows.
+ */
+export class Gateway {
+  readonly replicaId: string;
+  readonly app: FastifyInstance;
+  private readonly routes = new Map<string, Route>();
+  private readonly faults = new Map<string, Fault>();
+  private readonly runtimes: RuntimeCache;
+  private readonly windows = new MetricWindows();
+  private readonly shadow: ShadowQueue;
+  private readonly recent = new Map<string, Prediction>();
+  private unsavedPredictions: Array<Prediction & { id: string }> = [];
+  private timers: NodeJS.Timeout[] = [];
+  private readonly metrics = new Registry();
+  private readonly requestsTotal: Counter<'model' | 'version' | 'outcome'>;
+  private readonly latency: Histogram<'model' | 'version'>;
+  private readonly generationGauge: Gauge<'model'>;
+  private readonly lostWindows: Gauge;
+  private lastPollError: string | null = null;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.replicaId = options.replicaId ?? `gw-${randomUUID().slice(0, 8)}`;
+    this.runtimes = new RuntimeCache(options.db, options.store);
+    this.shadow = new ShadowQueue(options.shadowConcurrency ?? 2, options.shadowQueueLimit ?? 1000);
+    this.requestsTotal = new Counter({
+      name: 'mlops_gateway_requests_total',
+      help: 'Predictions by model, version and outcome',
+      labelNames: ['model', 'version', 'outcome'],
+      registers: [this.metrics],
+    });
+    this.latency = new Histogram({
+      name: 'mlops_gateway_request_duration_seconds',
+      help: 'Prediction latency in seconds',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers: [this.metrics],
+    });
+    this.generationGauge = new Gauge({
+      name: 'mlops_gateway_route_generation',
+      help: 'Route generation this replica serves',
+      labelNames: ['model'],
+      registers: [this.metrics],
+    });
+    this.lostWindows = new Gauge({
+      name: 'mlops_gateway_metric_windows_lost',
+      help: 'Metric windows dropped while the database was unreachable',
+      registers: [this.metrics],
+      collect: () => this.lostWindows.set(this.windows.lostWindows),
+    });
+    const shadow = this.shadow;
+    new Gauge({
+      name: 'mlops_gateway_shadow_dropped',
+      help: 'Shadow copies dropped because the shadow queue was full',
+      registers: [this.metrics],
+      collect() {
+        this.set(shadow.dropped);
+      },
+    });
+    this.app = this.buildApp();
+  }
+
+  /** Loads the routes once, then keeps them current; returns once the first poll has run. */
+  async start(): Promise<void> {
+    await this.poll();
+    this.timers.push(setInterval(() => void this.poll(), this.options.pollIntervalMs ?? 250));
+    this.timers.push(setInterval(() => void this.flush(), this.options.flushIntervalMs ?? 1000));
+  }
+
+  /** Stops the loops, flushes what is buffered (best effort) and closes the server. */
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.app.close();
+    await this.flush(Date.now() + 1000);
+  }
+
+  /** The route generation this replica serves for `model`, or 0. */
+  servedGeneration(model: string): number {
+    return this.routes.get(model)?.generation ?? 0;
+  }
+
+  get lostWindowCount(): number {
+    return this.windows.lostWindows;
+  }
+
+  private async poll(): Promise<void> {
+    let desired: Route[];
+    let faults: Array<{ model: string; version: number; latency_ms: number; error_rate: number }>;
+    try {
+      desired = await readAllRoutes(this.options.db);
+      faults = (
+        await this.options.db.query<{
+          model: string;
+          version: number;
+          latency_ms: number;
+          error_rate: number;
+        }>('SELECT model, version, latency_ms, error_rate FROM fault_injections')
+      ).rows;
+      this.lastPollError = null;
+    } catch (error) {
+      // Keep serving the last good routes; say so once, not every tick.
+      if (this.lastPollError === null)
+        this.options.logger.warn(
+          { replicaId: this.replicaId, err: error },
+          'route poll failed; serving last known routes',
+        );
+      this.lastPollError = (error as Error).message;
+      return;
+    }
+
+    this.faults.clear();
+    for (const fault of faults)
+      this.faults.set(`${fault.model}/${fault.version}`, {
+        latencyMs: fault.latency_ms,
+        errorRate: fault.error_rate,
+      });
+
+    for (const route of desired) {
+      const current = this.routes.get(route.model);
+      if (!current || current.generation < route.generation) {
+        // Load first, then switch: a new split never points at a version still loading.
+        await this.runtimes.ensure(route.model, versionsOf(route));
+        this.routes.set(route.model, route);
+        this.generationGauge.set({ model: route.model }, route.generation);
+        this.options.logger.info(
+          {
+            replicaId: this.replicaId,
+            model: route.model,
+            generation: route.generation,
+            weights: route.weights,
+          },
+          'route applied',
+        );
+      }
+      await reportReplica(this.options.db, {
+        replicaId: this.replicaId,
+        model: route.model,
+        generation: this.routes.get(route.model)!.generation,
+        versions: Object.fromEntries(
+          versionsOf(route).map((version) => [
+            String(version),
+            this.runtimes.state(route.model, version),
+          ]),
+        ),
+      }).catch(() => undefined);
+    }
+  }
+
+  private async flush(nowMs = Date.now()): Promise<void> {
+    const rows = this.windows.takeClosed(nowMs);
+    const predictions = this.unsavedPredictions;
+    this.unsavedPredictions = [];
+    try {
+      await this.options.db.transaction(async (tx) => {
+        await writeWindows(tx, this.replicaId, rows);
+        if (predictions.length > 0) {
+          await tx.query(
+            `INSERT INTO predictions (id, model, version, label, at)
+             SELECT p.id, p.model, p.version, p.label, to_timestamp(p.at / 1000.0)
+               FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, model text, version int, label text, at bigint)
+             ON CONFLICT (id) DO NOTHING`,
+            [JSON.stringify(predictions)],
+          );
+        }
+      });
+    } catch {
+      this.windows.giveBack(rows);
+      // Prediction ids older than the in-memory window are simply not findable for feedback later.
+      this.unsavedPredictions = [
+        ...predictions.slice(-RECENT_PREDICTIONS),
+        ...this.unsavedPredictions,
+      ].slice(-RECENT_PREDICTIONS);
+    }
+  }
+
+  private predictOne(
+    model: string,
+    route: Route,
+    features: EmailFeatures,
+    stickyKey: string | undefined,
+  ) {
+    const draw =
+      stickyKey && route.sticky ? stickyDraw(stickyKey, route.generation) : Math.random();
+    const version = pickVersion(route, draw, (v) => this.runtimes.get(model, v) !== null);
+    if (version === null) return null;
+    const runtime = this.runtimes.get(model, version)!;
+    const started = performance.now();
+    const fault = this.faults.get(`${model}/${version}`);
+    if (fault && fault.errorRate > 0 && Math.random() < fault.errorRate) {
+      this.observe(model, version, started, 'error', null);
+      return { version, error: `injected fault on ${model} v${version}` };
+    }
+    const { label, spamProbability } = runtime.predict(features);
+    const id = randomUUID();
+    const at = Date.now();
+    this.remember(id, { model, version, label, at });
+    this.observe(model, version, started, 'ok', label, fault?.latencyMs ?? 0);
+
+    const shadow = route.shadow;
+    if (shadow && shadow.version !== version && Math.random() * 100 < shadow.percent) {
+      const shadowRuntime = this.runtimes.get(model, shadow.version);
+      if (shadowRuntime) {
+        this.shadow.offer(() => {
+          const shadowAnswer = shadowRuntime.predict(features);
+          this.windows.record(model, shadow.version, Date.now(), (counts) => {
+            if (shadowAnswer.label === label) counts.shadowAgree += 1;
+            else counts.shadowDisagree += 1;
+          });
+        });
+      }
+    }
+    return { predictionId: id, version, label, spamProbability };
+  }
+
+  private observe(
+    model: string,
+    version: number,
+    startedMs: number,
+    outcome: 'ok' | 'error',
+    label: 'spam' | 'ham' | null,
+    addedLatencyMs = 0,
+  ): void {
+    const seconds = (performance.now() - startedMs + addedLatencyMs) / 1000;
+    this.requestsTotal.inc({ model, version: String(version), outcome });
+    this.latency.observe({ model, version: String(version) }, seconds);
+    this.windows.record(model, version, Date.now(), (counts) => {
+      counts.requests += 1;
+      if (outcome === 'error') counts.errors += 1;
+      counts.latencyBuckets[bucketIndex(seconds)]! += 1;
+      if (label === 'spam') counts.predictedSpam += 1;
+      if (label === 'ham') counts.predictedHam += 1;
+    });
+  }
+
+  private remember(id: string, prediction: Prediction): void {
+    this.recent.set(id, prediction);
+    this.unsavedPredictions.push({ id, ...prediction });
+    if (this.recent.size > RECENT_PREDICTIONS) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  private buildApp(): FastifyInstance {
+    // A batch of up to 1000 e-mails can be tens of MB.
+    const app = Fastify({
+      bodyLimit: 32 * 1024 * 1024,
+      loggerInstance: this.options.logger.child(
+        { component: 'gateway' },
+        { level: 'warn' },
+      ) as FastifyBaseLogger,
+    });
+
+    app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+      const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
+      if (status === 500) reply.log.error({ err: error }, 'request failed');
+      return reply
+        .status(status)
+        .send({
+          error: {
+            type: status === 500 ? 'Internal' : 'BadRequest',
+            message: status === 500 ? 'internal error; see the gateway log' : error.message,
+          },
+        });
+    });
+
+    app.post<{ Params: { model: string } }>('/v1/models/:model/predict', async (request, reply) => {
+      const parsed = PredictBody.safeParse(request.body);
+      if (!parsed.success)
+        return reply.status(400).send({
+          error: {
+            type: 'InvalidInput',
+            message: `request body is invalid: ${formatZodError(parsed.error, request.body)}`,
+          },
+        });
+      const { model } = request.params;
+      const route = this.routes.get(model);
+      if (!route)
+        return reply.status(404).send({
+          error: { type: 'NotFound', message: `model ${model} has no route on this gateway` },
+        });
+
+      const inputs = 'input' in parsed.data ? [parsed.data.input] : parsed.data.inputs;
+      const stickyKey = request.headers[STICKY_HEADER] as string | undefined;
+      const answers = [];
+      for (const input of inputs) {
+        const answer = this.predictOne(
+          model,
+          route,
+          { subject: input.subject ?? '', from: input.from ?? '', body: input.body ?? '' },
+          stickyKey,
+        );
+        if (answer === null)
+          return reply.status(503).send({
+            error: {
+              type: 'Unavailable',
+              message: `no version of ${model} in route generation ${route.generation} is ready`,
+            },
+          });
+        answers.push(answer);
+      }
+      const maxLatency = Math.max(
+        ...answers.map((answer) => this.faults.get(`${model}/${answer.version}`)?.latencyMs ?? 0),
+      );
+      if (maxLatency > 0) await new Promise((resolve) => setTimeout(resolve, maxLatency));
+      const failed = answers.find((answer) => 'error' in answer);
+      if (failed && 'error' in failed)
+        return reply.status(500).send({
+          error: { type: 'PredictionFailed', message: failed.error, version: failed.version },
+        });
+      const body = { model, generation: route.generation, predictions: answers };
+      return 'input' in parsed.data ? { model, generation: route.generation, ...answers[0] } : body;
+    });
+
+    app.post('/v1/feedback', async (request, reply) => {
+      const parsed = FeedbackBody.safeParse(request.body);
+      if (!parsed.success)
+        return reply.status(400).send({
+          error: {
+            type: 'InvalidInput',
+            message: `request body is invalid: ${formatZodError(parsed.error, request.body)}`,
+          },
+        });
+      const prediction =
+        this.recent.get(parsed.data.predictionId) ??
+        (await this.findPrediction(parsed.data.predictionId));
+      if (!prediction)
+        return reply.status(404).send({
+          error: {
+            type: 'NotFound',
+            message: `prediction ${parsed.data.predictionId} is unknown (or older than this gateway remembers)`,
+          },
+        });
+      const correct = prediction.label === parsed.data.label;
+      this.windows.record(prediction.model, prediction.version, Date.now(), (counts) => {
+        if (correct) counts.feedbackCorrect += 1;
+        else counts.feedbackIncorrect += 1;
+      });
+      return {
+        predictionId: parsed.data.predictionId,
+        model: prediction.model,
+        version: prediction.version,
+        correct,
+      };
+    });
+
+    app.get<{ Params: { model: string } }>('/v1/models/:model/route', async (request, reply) => {
+      const route = this.routes.get(request.params.model);
+      if (!route)
+        return reply.status(404).send({
+          error: {
+            type: 'NotFound',
+            message: `model ${request.params.model} has no route on this gateway`,
+          },
+        });
+      const versions = Object.fromEntries(
+        versionsOf(route).map((version) => [
+          String(version),
+          this.runtimes.state(route.model, version),
+        ]),
+      );
+      return { replicaId: this.replicaId, route, versions };
+    });
+
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(this.metrics.contentType).send(await this.metrics.metrics()),
+    );
+    app.get('/healthz', async () => ({ ok: true, replicaId: this.replicaId }));
+    app.get('/readyz', async (_request, reply) => {
+      const notReady = [...this.routes.values()].flatMap((route) =>
+        versionsOf(route)
+          .map((version) => ({
+            model: route.model,
+            version,
+            ...this.runtimes.state(route.model, version),
+          }))
+          .filter((state) => !state.ready),
+      );
+      return reply
+        .status(notReady.length === 0 ? 200 : 503)
+        .send({ ready: notReady.length === 0, notReady });
+    });
+
+    return app;
+  }
+
+  private async findPrediction(id: string): Promise<Prediction | null> {
+    const { rows } = await this.options.db
+      .query<{ model: string; version: number; label: 'spam' | 'ham'; at: Date }>(
+        'SELECT model, version, label, at FROM predictions WHERE id = $1',
+        [id],
+      )
+      .catch(() => ({ rows: [] }));
+    const row = rows[0];
+    return row
+      ? { model: row.model, version: row.version, label: row.label, at: new Date(row.at).getTime() }
+      : null;
+  }
+}

@@ -1,0 +1,279 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileArtifactStore } from '../../lib/artifacts/store.js';
+import type { Db } from '../../lib/db/db.js';
+import { createLogger } from '../../lib/logger.js';
+import { versionStats } from '../../lib/serving/metric-store.js';
+import { readRoute, writeRoute } from '../../lib/serving/route-store.js';
+import type { Route } from '../../lib/serving/route.js';
+import { Gateway } from '../../serving/gateway.js';
+import { freshDatabase, scratchDir, uniqueName } from '../helpers/env.js';
+import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
+
+describe('gateway', () => {
+  let db: Db;
+  let store: FileArtifactStore;
+  const gateways: Gateway[] = [];
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    store = new FileArtifactStore(path.join(scratchDir(), 'artifacts'));
+  });
+  afterAll(async () => {
+    for (const gateway of gateways) await gateway.stop().catch(() => undefined);
+    await db?.close();
+  });
+
+  const startGateway = async (): Promise<Gateway> => {
+    const gateway = new Gateway({
+      db,
+      store,
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      flushIntervalMs: 200,
+    });
+    await gateway.start();
+    gateways.push(gateway);
+    return gateway;
+  };
+
+  const route = (
+    model: string,
+    generation: number,
+    weights: Record<string, number>,
+    extra: Partial<Route> = {},
+  ): Route => ({
+    model,
+    generation,
+    weights,
+    shadow: null,
+    warm: [],
+    sticky: false,
+    ...extra,
+  });
+
+  const waitForGeneration = async (
+    gateway: Gateway,
+    model: string,
+    generation: number,
+  ): Promise<void> => {
+    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(generation);
+  };
+
+  const emails = async (count: number) =>
+    (await corpusRows())
+      .slice(0, count)
+      .map((row) => ({ subject: row.subject, from: row.from, body: row.body }));
+
+  it('replaces weights instead of appending: after 50/50 becomes 0/100, the 0% version gets none of 10,000 requests', async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const v2 = await registerTrainedVersion(db, store, model, { seed: 2 });
+    const gateway = await startGateway();
+    await writeRoute(db, route(model, 1, { [v1.version]: 5000, [v2.version]: 5000 }), 'test');
+    await waitForGeneration(gateway, model, 1);
+
+    await writeRoute(db, route(model, 2, { [v1.version]: 0, [v2.version]: 10_000 }), 'test');
+    await waitForGeneration(gateway, model, 2);
+    const inputs = await emails(100);
+    const served = new Map<number, number>();
+    for (let batch = 0; batch < 100; batch++) {
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: `/v1/models/${model}/predict`,
+        payload: { inputs },
+      });
+      expect(response.statusCode).toBe(200);
+      for (const prediction of response.json<{ predictions: Array<{ version: number }> }>()
+        .predictions) {
+        served.set(prediction.version, (served.get(prediction.version) ?? 0) + 1);
+      }
+    }
+
+    expect(served.get(v1.version) ?? 0).toBe(0);
+    expect(served.get(v2.version)).toBe(10_000);
+    const live = await gateway.app.inject({ method: 'GET', url: `/v1/models/${model}/route` });
+    expect(live.json<{ route: Route }>().route.weights).toEqual({
+      [v1.version]: 0,
+      [v2.version]: 10_000,
+    });
+    expect(await readRoute(db, model)).toMatchObject({ generation: 2 });
+  });
+
+  it('never sends traffic or shadow copies to a version whose artifact is corrupt, and is not ready', async () => {
+    const model = uniqueName('gw');
+    const good = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const bad = await registerTrainedVersion(db, store, model, { seed: 3 });
+    const file = fileURLToPath(store.uriFor(bad.digest));
+    fs.writeFileSync(file, Buffer.concat([fs.readFileSync(file), Buffer.from('x')]));
+    const gateway = await startGateway();
+    await writeRoute(
+      db,
+      route(
+        model,
+        1,
+        { [good.version]: 5000, [bad.version]: 5000 },
+        { shadow: { version: bad.version, percent: 100 } },
+      ),
+      'test',
+    );
+    await waitForGeneration(gateway, model, 1);
+
+    const response = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { inputs: await emails(200) },
+    });
+    const versions = new Set(
+      response
+        .json<{ predictions: Array<{ version: number }> }>()
+        .predictions.map((p) => p.version),
+    );
+    expect(versions).toEqual(new Set([good.version]));
+    const ready = await gateway.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(JSON.stringify(ready.json())).toMatch(/is corrupt/);
+
+    // Nothing was mirrored to the broken version either.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const stats = await versionStats(db, model, bad.version, 0, Date.now() + 1000);
+    expect(stats.shadowCompared).toBe(0);
+    expect(stats.requests).toBe(0);
+  });
+
+  it('mirrors a share of requests to the shadow version and records agreement, never returning its answers', async () => {
+    const model = uniqueName('gw');
+    const primary = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const candidate = await registerTrainedVersion(db, store, model, { seed: 4 });
+    const gateway = await startGateway();
+    await writeRoute(
+      db,
+      route(
+        model,
+        1,
+        { [primary.version]: 10_000 },
+        { shadow: { version: candidate.version, percent: 100 } },
+      ),
+      'test',
+    );
+    await waitForGeneration(gateway, model, 1);
+
+    const response = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { inputs: await emails(300) },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(
+      new Set(
+        response
+          .json<{ predictions: Array<{ version: number }> }>()
+          .predictions.map((p) => p.version),
+      ),
+    ).toEqual(new Set([primary.version]));
+
+    await expect
+      .poll(
+        async () =>
+          (await versionStats(db, model, candidate.version, 0, Date.now() + 1000)).shadowCompared,
+        { timeout: 5000 },
+      )
+      .toBe(300);
+    const stats = await versionStats(db, model, candidate.version, 0, Date.now() + 1000);
+    expect(stats.shadowAgreement).toBeGreaterThan(0.5);
+    expect(stats.requests).toBe(0);
+  });
+
+  it('adds up metric windows and feedback from two replicas', async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const [a, b] = [await startGateway(), await startGateway()];
+    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
+    await Promise.all([waitForGeneration(a, model, 1), waitForGeneration(b, model, 1)]);
+
+    const rows = (await corpusRows()).slice(0, 40);
+    const ask = async (gateway: Gateway, row: (typeof rows)[number]) =>
+      (
+        await gateway.app.inject({
+          method: 'POST',
+          url: `/v1/models/${model}/predict`,
+          payload: { input: { subject: row.subject, from: row.from, body: row.body } },
+        })
+      ).json<{ predictionId: string; label: string }>();
+    const answers = [];
+    for (const [i, row] of rows.entries())
+      answers.push({ row, answer: await ask(i % 2 === 0 ? a : b, row) });
+    // Feedback reaches the other replica than the one that answered: it finds the prediction in the database.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    for (const [i, { row, answer }] of answers.entries()) {
+      const response = await (i % 2 === 0 ? b : a).app.inject({
+        method: 'POST',
+        url: '/v1/feedback',
+        payload: { predictionId: answer.predictionId, label: row.label },
+      });
+      expect(response.statusCode).toBe(200);
+    }
+
+    const expectedCorrect = answers.filter(({ row, answer }) => row.label === answer.label).length;
+    await expect
+      .poll(
+        async () => (await versionStats(db, model, v1.version, 0, Date.now() + 1000)).feedback,
+        { timeout: 5000 },
+      )
+      .toBe(40);
+    const stats = await versionStats(db, model, v1.version, 0, Date.now() + 1000);
+    expect(stats.requests).toBe(40);
+    expect(stats.onlineAccuracy).toBeCloseTo(expectedCorrect / 40, 10);
+  });
+
+  it('keeps one request key on one version within a route generation when routing is sticky', async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const v2 = await registerTrainedVersion(db, store, model, { seed: 2 });
+    const gateway = await startGateway();
+    await writeRoute(
+      db,
+      route(model, 1, { [v1.version]: 5000, [v2.version]: 5000 }, { sticky: true }),
+      'test',
+    );
+    await waitForGeneration(gateway, model, 1);
+
+    const [input] = await emails(1);
+    const versionsPerKey = new Map<string, Set<number>>();
+    for (let key = 0; key < 40; key++) {
+      for (let repeat = 0; repeat < 5; repeat++) {
+        const response = await gateway.app.inject({
+          method: 'POST',
+          url: `/v1/models/${model}/predict`,
+          headers: { 'x-mlops-route-key': `user-${key}` },
+          payload: { input },
+        });
+        const set = versionsPerKey.get(`user-${key}`) ?? new Set<number>();
+        set.add(response.json<{ version: number }>().version);
+        versionsPerKey.set(`user-${key}`, set);
+      }
+    }
+
+    expect([...versionsPerKey.values()].every((set) => set.size === 1)).toBe(true);
+    const used = new Set([...versionsPerKey.values()].flatMap((set) => [...set]));
+    expect(used).toEqual(new Set([v1.version, v2.version]));
+  });
+
+  it('rejects a bad request body naming the field', async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model);
+    const gateway = await startGateway();
+    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
+    await waitForGeneration(gateway, model, 1);
+
+    const response = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { input: { subject: 42 } },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json<{ error: { message: string } }>().error.message).toMatch(/subject/);
+  });
+});
