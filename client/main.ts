@@ -35,13 +35,24 @@ export function buildProgram(): Command {
     )
     .option('--ui-port <port>', 'Temporal Web UI port', '8233')
     .action(async (options: { uiPort: string }) => {
-      await serve({ devServer: true, worker: true, api: true, uiPort: Number(options.uiPort) });
+      await serve({
+        devServer: true,
+        worker: true,
+        api: true,
+        gateway: true,
+        uiPort: Number(options.uiPort),
+      });
     });
 
   program
     .command('worker')
     .description('run a worker for the training task queue (TEMPORAL_ADDRESS, DATABASE_URL)')
     .action(async () => serve({ devServer: false, worker: true, api: false }));
+
+  program
+    .command('serve')
+    .description('run an online inference gateway replica (DATABASE_URL, MLOPS_GATEWAY_PORT)')
+    .action(async () => serve({ devServer: false, worker: false, api: false, gateway: true }));
 
   program
     .command('api')
@@ -258,6 +269,7 @@ async function serve(parts: {
   devServer: boolean;
   worker: boolean;
   api: boolean;
+  gateway?: boolean;
   uiPort?: number;
 }): Promise<void> {
   const config = loadCliConfig();
@@ -267,6 +279,7 @@ async function serve(parts: {
   if (stack.devServer)
     process.stderr.write(`Temporal UI: ${stack.uiUrl}\nTemporal:    ${stack.temporalAddress}\n`);
   if (stack.apiUrl) process.stderr.write(`API:         ${stack.apiUrl}\n`);
+  if (stack.gatewayUrl) process.stderr.write(`Gateway:     ${stack.gatewayUrl}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -29,6 +29,8 @@ export interface GatewayOptions {
   flushIntervalMs?: number;
   shadowConcurrency?: number;
   shadowQueueLimit?: number;
+  /** Closed metric windows kept while the database is unreachable; older ones are dropped and counted. */
+  maxBufferedWindows?: number;
 }
 
 interface Fault {
@@ -65,7 +67,7 @@ export class Gateway {
   private readonly routes = new Map<string, Route>();
   private readonly faults = new Map<string, Fault>();
   private readonly runtimes: RuntimeCache;
-  private readonly windows = new MetricWindows();
+  private readonly windows: MetricWindows;
   private readonly shadow: ShadowQueue;
   private readonly recent = new Map<string, Prediction>();
   private unsavedPredictions: Array<Prediction & { id: string }> = [];
@@ -80,6 +82,7 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     this.replicaId = options.replicaId ?? `gw-${randomUUID().slice(0, 8)}`;
     this.runtimes = new RuntimeCache(options.db, options.store);
+    this.windows = new MetricWindows(options.maxBufferedWindows ?? 10_000);
     this.shadow = new ShadowQueue(options.shadowConcurrency ?? 2, options.shadowQueueLimit ?? 1000);
     this.requestsTotal = new Counter({
       name: 'mlops_gateway_requests_total',
@@ -310,14 +313,12 @@ export class Gateway {
     app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
       const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
       if (status === 500) reply.log.error({ err: error }, 'request failed');
-      return reply
-        .status(status)
-        .send({
-          error: {
-            type: status === 500 ? 'Internal' : 'BadRequest',
-            message: status === 500 ? 'internal error; see the gateway log' : error.message,
-          },
-        });
+      return reply.status(status).send({
+        error: {
+          type: status === 500 ? 'Internal' : 'BadRequest',
+          message: status === 500 ? 'internal error; see the gateway log' : error.message,
+        },
+      });
     });
 
     app.post<{ Params: { model: string } }>('/v1/models/:model/predict', async (request, reply) => {

@@ -10,6 +10,7 @@ import { openDatabase, type Db } from '../lib/db/db.js';
 import { migrate } from '../lib/db/migrate.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../lib/dev/temporal-server.js';
 import type { Logger } from '../lib/logger.js';
+import { Gateway } from '../serving/gateway.js';
 import { installTemporalRuntime } from './runtime.js';
 import { createTrainingWorker } from './training-worker.js';
 
@@ -20,6 +21,8 @@ export interface StackOptions {
   devServer: boolean;
   worker: boolean;
   api: boolean;
+  /** The online inference gateway (one replica). */
+  gateway?: boolean;
   uiPort?: number;
 }
 
@@ -33,6 +36,8 @@ export interface Stack {
   devServer: TemporalDevServer | null;
   worker: Worker | null;
   api: FastifyInstance | null;
+  gateway: Gateway | null;
+  gatewayUrl: string | null;
   /** Stops in reverse order: API, worker (after its grace time), database, dev server. */
   stop(): Promise<void>;
 }
@@ -72,6 +77,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const db = await openDatabase({ url: config.DATABASE_URL, dataDir: config.dataDir });
     stops.push(() => db.close());
     const applied = await migrate(db);
+    const store = new FileArtifactStore(config.artifactRoot);
     logger.info({ database: db.kind, applied }, 'database ready');
 
     const connection = await Connection.connect({ address: temporalAddress });
@@ -88,7 +94,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.MLOPS_TASK_QUEUE,
         db,
-        store: new FileArtifactStore(config.artifactRoot),
+        store,
         logger,
         dataDir: config.dataDir,
         shutdownGraceTime: config.MLOPS_SHUTDOWN_GRACE,
@@ -114,7 +120,32 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       logger.info({ apiUrl }, 'api listening');
     }
 
-    return { db, temporalAddress, uiUrl, apiUrl, client, devServer, worker, api, stop: stopAll };
+    let gateway: Gateway | null = null;
+    let gatewayUrl: string | null = null;
+    if (options.gateway) {
+      gateway = new Gateway({ db, store, logger });
+      await gateway.start();
+      gatewayUrl = await gateway.app.listen({
+        host: config.MLOPS_GATEWAY_HOST,
+        port: config.MLOPS_GATEWAY_PORT,
+      });
+      stops.push(() => gateway!.stop());
+      logger.info({ gatewayUrl, replicaId: gateway.replicaId }, 'gateway listening');
+    }
+
+    return {
+      db,
+      temporalAddress,
+      uiUrl,
+      apiUrl,
+      client,
+      devServer,
+      worker,
+      api,
+      gateway,
+      gatewayUrl,
+      stop: stopAll,
+    };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,0 +1,148 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileArtifactStore } from '../../lib/artifacts/store.js';
+import { openPostgres, type Db } from '../../lib/db/db.js';
+import { migrate } from '../../lib/db/migrate.js';
+import { startPostgres, type PostgresServer } from '../../lib/dev/postgres-server.js';
+import { createLogger } from '../../lib/logger.js';
+import { versionStats } from '../../lib/serving/metric-store.js';
+import { writeRoute } from '../../lib/serving/route-store.js';
+import { Gateway } from '../../serving/gateway.js';
+import { scratchDir, uniqueName } from '../helpers/env.js';
+import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
+
+describe('gateway while PostgreSQL is unreachable', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  });
+
+  it('keeps serving its last route, buffers metric windows, and writes them once the database is back', async () => {
+    // A server of its own, so stopping it does not disturb other test files.
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-outage-pg-'));
+    let server: PostgresServer = await startPostgres({ dataDir });
+    const port = server.port;
+    cleanups.push(async () => {
+      await server.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+    const db: Db = openPostgres(await server.createDatabase('outage'));
+    cleanups.push(() => db.close());
+    await migrate(db);
+    const store = new FileArtifactStore(path.join(scratchDir(), 'artifacts'));
+    const model = uniqueName('outage');
+    const { version } = await registerTrainedVersion(db, store, model);
+    const gateway = new Gateway({
+      db,
+      store,
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      flushIntervalMs: 200,
+    });
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    await writeRoute(
+      db,
+      {
+        model,
+        generation: 1,
+        weights: { [version]: 10_000 },
+        shadow: null,
+        warm: [],
+        sticky: false,
+      },
+      'test',
+    );
+    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
+    const [row] = await corpusRows();
+    const predict = () =>
+      gateway.app.inject({
+        method: 'POST',
+        url: `/v1/models/${model}/predict`,
+        payload: { input: { subject: row!.subject, from: row!.from, body: row!.body } },
+      });
+
+    await server.stop();
+    let served = 0;
+    const outageEnds = Date.now() + 3000;
+    while (Date.now() < outageEnds) {
+      const response = await predict();
+      expect(response.statusCode).toBe(200);
+      served += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(gateway.lostWindowCount).toBe(0);
+
+    server = await startPostgres({ dataDir, port });
+    await expect
+      .poll(
+        async () =>
+          (
+            await versionStats(db, model, version, 0, Date.now() + 1000).catch(() => ({
+              requests: -1,
+            }))
+          ).requests,
+        { timeout: 15_000, interval: 300 },
+      )
+      .toBe(served);
+  });
+
+  it('counts the windows it had to drop when the buffer is full', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-outage-pg-'));
+    const server = await startPostgres({ dataDir });
+    cleanups.push(async () => {
+      await server.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+    const db: Db = openPostgres(await server.createDatabase('outage'));
+    cleanups.push(() => db.close());
+    await migrate(db);
+    const store = new FileArtifactStore(path.join(scratchDir(), 'artifacts'));
+    const model = uniqueName('outage');
+    const { version } = await registerTrainedVersion(db, store, model);
+    const gateway = new Gateway({
+      db,
+      store,
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      flushIntervalMs: 100,
+      maxBufferedWindows: 2,
+    });
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    await writeRoute(
+      db,
+      {
+        model,
+        generation: 1,
+        weights: { [version]: 10_000 },
+        shadow: null,
+        warm: [],
+        sticky: false,
+      },
+      'test',
+    );
+    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
+    const [row] = await corpusRows();
+
+    await server.stop();
+    const outageEnds = Date.now() + 4500;
+    while (Date.now() < outageEnds) {
+      await gateway.app.inject({
+        method: 'POST',
+        url: `/v1/models/${model}/predict`,
+        payload: { input: { subject: row!.subject, from: row!.from, body: row!.body } },
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    // About one window a second for ~4.5 s with room for 2: at least two were dropped, and counted.
+    expect(gateway.lostWindowCount).toBeGreaterThanOrEqual(2);
+    const metrics = await gateway.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(
+      new RegExp(`mlops_gateway_metric_windows_lost ${gateway.lostWindowCount}`),
+    );
+  });
+});
