@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     // One warm-up of each so that module loading and the first bundle are not measured.
     await direct();
     await (
-      await startTraining(stack.client, {
+      await startTraining(stack.client!, {
         raw,
         spec,
         runId: newRunId(),
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       directMs.push(await direct());
       const started = performance.now();
-      const { handle } = await startTraining(stack.client, {
+      const { handle } = await startTraining(stack.client!, {
         raw,
         spec,
         runId: newRunId(),

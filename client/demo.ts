@@ -34,7 +34,7 @@ async function demo(): Promise<number> {
     for (const file of ['spam-filter-v1.yaml', 'spam-filter-v2.yaml']) {
       const { raw, spec } = readTrainingSpec(path.join(SPECS, file));
       const runId = newRunId();
-      const { handle } = await startTraining(stack.client, {
+      const { handle } = await startTraining(stack.client!, {
         raw,
         spec,
         runId,

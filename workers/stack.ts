@@ -32,7 +32,8 @@ export interface Stack {
   temporalAddress: string;
   uiUrl: string;
   apiUrl: string | null;
-  client: Client;
+  /** A Temporal client when this process hosts the dev server or a worker, else null. */
+  client: Client | null;
   devServer: TemporalDevServer | null;
   worker: Worker | null;
   api: FastifyInstance | null;
@@ -80,9 +81,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const store = new FileArtifactStore(config.artifactRoot);
     logger.info({ database: db.kind, applied }, 'database ready');
 
-    const connection = await Connection.connect({ address: temporalAddress });
-    stops.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    // Only the control plane talks to Temporal; a gateway alone must start without it.
+    let client: Client | null = null;
+    if (options.devServer || options.worker) {
+      const connection = await Connection.connect({ address: temporalAddress });
+      stops.push(() => connection.close());
+      client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    }
 
     let worker: Worker | null = null;
     if (options.worker) {
