@@ -2,6 +2,7 @@ import { catalogActivities } from './catalog.js';
 import type { ActivityDeps } from './deps.js';
 import { evaluationActivities } from './evaluation.js';
 import { registryActivities } from './registry.js';
+import { releaseActivities } from './release.js';
 import { trainingActivities } from './training.js';
 
 /** Every activity a worker hosts, bound to that worker's database, store and logger. */
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...trainingActivities(deps),
     ...evaluationActivities(deps),
     ...registryActivities(deps),
+    ...releaseActivities(deps),
   };
 }
 

@@ -23,7 +23,13 @@ pg.types.setTypeParser(20, (value) => Number(value));
 
 /** Opens a pool on a PostgreSQL server. */
 export function openPostgres(url: string, maxConnections = 10): Db {
-  const pool = new pg.Pool({ connectionString: url, max: maxConnections });
+  // Bounded waits: a server that is down must surface as an error, not a hang.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: maxConnections,
+    connectionTimeoutMillis: 5000,
+    query_timeout: 30_000,
+  });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   return {

@@ -1,0 +1,293 @@
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../lib/db/db.js';
+import { createLogger } from '../../lib/logger.js';
+import { setAlias } from '../../lib/registry/aliases.js';
+import { findAliasedVersion } from '../../lib/registry/versions.js';
+import type { ReleasePlanInput } from '../../lib/release/plan.js';
+import { versionStats } from '../../lib/serving/metric-store.js';
+import { readRoute, writeRoute } from '../../lib/serving/route-store.js';
+import { Gateway } from '../../serving/gateway.js';
+import type { releaseWorkflow, ReleaseResult } from '../../workflows/release.js';
+import {
+  freshDatabase,
+  startTestWorker,
+  temporalClient,
+  uniqueName,
+  type TestWorker,
+} from '../helpers/env.js';
+import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const quickPlan = (overrides: Partial<ReleasePlanInput> = {}): ReleasePlanInput => ({
+  steps: [{ weight: 50, bake: '2s', checkInterval: '1s' }],
+  checks: [{ metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05, minSamples: 5 }],
+  failureLimit: 2,
+  inconclusiveLimit: 4,
+  loadTimeout: '20s',
+  ...overrides,
+});
+
+describe('releaseWorkflow', () => {
+  let db: Db;
+  let worker: TestWorker;
+  let gateway: Gateway;
+  let client: Client;
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    worker = await startTestWorker({ db });
+    gateway = new Gateway({
+      db,
+      store: worker.store,
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      flushIntervalMs: 200,
+    });
+    await gateway.start();
+    client = await temporalClient();
+  });
+  const stoppers: Array<() => void> = [];
+  afterAll(async () => {
+    for (const stop of stoppers) stop();
+    await gateway?.stop();
+    await worker?.stop();
+    await db?.close();
+  });
+
+  /** A model with v1 in production serving 100%, and a registered candidate v2. */
+  const modelWithCandidate = async (options: { corruptCandidate?: boolean } = {}) => {
+    // The store is content-addressed: a corrupted candidate needs bytes no other test shares.
+    const model = uniqueName('rel');
+    const v1 = await registerTrainedVersion(db, worker.store, model, { seed: 1 });
+    const v2 = await registerTrainedVersion(db, worker.store, model, {
+      seed: options.corruptCandidate ? 99 : 2,
+    });
+    await setAlias(
+      db,
+      { model, alias: 'production', version: v1.version },
+      { actor: 'test', channel: 'system', reason: 'setup' },
+    );
+    await writeRoute(
+      db,
+      {
+        model,
+        generation: 1,
+        weights: { [v1.version]: 10_000 },
+        shadow: null,
+        warm: [],
+        sticky: false,
+      },
+      'setup',
+    );
+    if (options.corruptCandidate) {
+      const file = fileURLToPath(worker.store.uriFor(v2.digest));
+      fs.writeFileSync(file, Buffer.concat([fs.readFileSync(file), Buffer.from('!')]));
+    }
+    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
+    return { model, stable: v1.version, candidate: v2.version };
+  };
+
+  /** Sends real e-mails to the gateway, with feedback, until stopped. */
+  const traffic = (model: string) => {
+    let running = true;
+    stoppers.push(() => void (running = false));
+    const loop = (async () => {
+      const rows = await corpusRows();
+      for (let i = 0; running; i++) {
+        const row = rows[i % rows.length]!;
+        if (!running) break;
+        await gateway.app.inject({
+          method: 'POST',
+          url: `/v1/models/${model}/predict`,
+          payload: { input: { subject: row.subject, from: row.from, body: row.body } },
+        });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    return async () => {
+      running = false;
+      await loop;
+    };
+  };
+
+  const start = (
+    model: string,
+    version: number,
+    plan: unknown,
+    id = `release/${model}/v${version}`,
+  ): Promise<WorkflowHandle<typeof releaseWorkflow>> =>
+    client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
+      workflowId: id,
+      taskQueue: worker.taskQueue,
+      args: [{ model, version, plan, requestedBy: 'test' }],
+    });
+
+  it('moves traffic step by step with passing checks and promotes the candidate', async () => {
+    const { model, stable, candidate } = await modelWithCandidate();
+    const stop = traffic(model);
+    const handle = await start(
+      model,
+      candidate,
+      quickPlan({
+        steps: [
+          { weight: 20, bake: '2s', checkInterval: '1s' },
+          { weight: 50, bake: '2s', checkInterval: '1s' },
+        ],
+      }),
+    );
+    const result = await handle.result();
+    await stop();
+
+    expect(result.outcome, result.reason).toBe('promoted');
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(candidate);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 0, [candidate]: 10_000 });
+    expect(result.status.timeline.map((event) => event.event)).toEqual(
+      expect.arrayContaining(['loading', 'canary', 'promoted', 'done']),
+    );
+    expect(result.status.recentChecks.at(-1)?.verdict).toBe('pass');
+    expect(
+      (await versionStats(db, model, candidate, 0, Date.now() + 1000)).requests,
+    ).toBeGreaterThan(0);
+  });
+
+  it('rolls back to 100% stable when injected errors make the checks fail', async () => {
+    const { model, stable, candidate } = await modelWithCandidate();
+    await db.query(
+      'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 1, $3)',
+      [model, candidate, 'test'],
+    );
+    const stop = traffic(model);
+    const result = await (
+      await start(
+        model,
+        candidate,
+        quickPlan({ steps: [{ weight: 50, bake: '30s', checkInterval: '1s' }] }),
+      )
+    ).result();
+    await stop();
+
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(/error_rate 1 beyond fail band 0.05/);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(stable);
+  });
+
+  it('never advances on inconclusive checks when the canary gets no traffic, then fails and rolls back', async () => {
+    const { model, stable, candidate } = await modelWithCandidate();
+    const result = await (await start(model, candidate, quickPlan())).result();
+
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(/inconclusive 4 times in a row: 0 of 5 samples/);
+    expect(result.status.timeline.map((event) => event.event)).not.toContain('promoted');
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+  });
+
+  it('waits when values sit between the pass and fail bands after the bake time, and fails at the inconclusive limit', async () => {
+    const { model, candidate } = await modelWithCandidate();
+    await db.query(
+      'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 0.3, $3)',
+      [model, candidate, 'test'],
+    );
+    const stop = traffic(model);
+    const plan = quickPlan({
+      checks: [{ metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.9, minSamples: 5 }],
+      inconclusiveLimit: 6,
+    });
+    const result = await (await start(model, candidate, plan)).result();
+    await stop();
+
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(
+      /inconclusive 6 times in a row: error_rate 0\.\d+ between pass 0.01 and fail 0.9/,
+    );
+    expect(result.status.timeline.map((event) => event.event)).not.toContain('promoted');
+  });
+
+  it('refuses a plan that names an unknown metric before any traffic moves', async () => {
+    const { model, stable, candidate } = await modelWithCandidate();
+    const handle = await start(
+      model,
+      candidate,
+      quickPlan({
+        checks: [{ metric: 'vibes' as 'error_rate', against: 'absolute', pass: 1, fail: 2 }],
+      }),
+    );
+    const failure = await handle.result().catch((error: unknown) => error);
+
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(String((failure as WorkflowFailedError).cause?.message)).toMatch(
+      /checks.0.metric: must be one of error_rate/,
+    );
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000 });
+  });
+
+  it('fails before any traffic or shadow copy reaches a candidate whose artifact is corrupt', async () => {
+    const { model, stable, candidate } = await modelWithCandidate({ corruptCandidate: true });
+    const stop = traffic(model);
+    const result = await (
+      await start(model, candidate, quickPlan({ shadow: { percent: 50, duration: '2s' } }))
+    ).result();
+    await stop();
+
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(/cannot load .* is corrupt/);
+    expect(result.status.timeline.map((event) => event.event)).not.toContain('shadow');
+    const stats = await versionStats(db, model, candidate, 0, Date.now() + 1000);
+    expect(stats.requests + stats.shadowCompared).toBe(0);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+  });
+
+  it('leaves everything as it is when abort comes after the release ended', async () => {
+    const { model, candidate } = await modelWithCandidate();
+    const stop = traffic(model);
+    const handle = await start(model, candidate, quickPlan());
+    await handle.result();
+    await stop();
+    const routeBefore = await readRoute(db, model);
+
+    await expect(
+      handle.executeUpdate('abort', { args: [{ approver: 'someone', channel: 'cli' }] }),
+    ).rejects.toThrow();
+    expect(await readRoute(db, model)).toEqual(routeBefore);
+  });
+
+  it('lets only a named approver approve, and a newer release wait until the route is free', async () => {
+    const { model, stable, candidate } = await modelWithCandidate();
+    const v3 = await registerTrainedVersion(db, worker.store, model, { seed: 3 });
+    const stop = traffic(model);
+    const first = await start(
+      model,
+      candidate,
+      quickPlan({ approvals: [{ before: 1, approvers: ['alice'], timeout: '1m' }] }),
+    );
+    await expect
+      .poll(async () => (await first.query<{ stage: string }>('status')).stage, { timeout: 15_000 })
+      .toBe('awaiting-approval');
+
+    const second = await start(model, v3.version, quickPlan());
+    await expect
+      .poll(async () => (await second.query<{ stage: string }>('status')).stage, {
+        timeout: 15_000,
+      })
+      .toBe('waiting-for-route');
+    const refused = await first
+      .executeUpdate('approve', { args: [{ approver: 'mallory', channel: 'cli' }] })
+      .catch((error: { cause?: { message?: string } }) => error);
+    expect((refused as { cause?: { message?: string } }).cause?.message).toMatch(
+      /mallory may not approve releases of .*; approvers: alice/,
+    );
+    await first.executeUpdate('abort', {
+      args: [{ approver: 'alice', channel: 'cli', reason: 'v3 supersedes it' }],
+    });
+
+    const firstResult = (await first.result()) as ReleaseResult;
+    expect(firstResult.outcome).toBe('aborted');
+    const secondResult = (await second.result()) as ReleaseResult;
+    await stop();
+    expect(secondResult.outcome, secondResult.reason).toBe('promoted');
+    expect(secondResult.status.stable).toBe(stable);
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(v3.version);
+  });
+});

@@ -1,0 +1,593 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { formatZodError } from '../lib/errors.js';
+import { roundVerdict, type CheckResult } from '../lib/release/checks.js';
+import {
+  durationMs,
+  ReleasePlanSchema,
+  type ApprovalGate,
+  type Check,
+  type ReleasePlan,
+} from '../lib/release/plan.js';
+import { DATA_ACTIVITY } from '../lib/temporal/activity-options.js';
+import { MlopsModel, MlopsOutcome, MlopsStage, MlopsVersion } from '../lib/temporal/conventions.js';
+
+export interface ReleaseInput {
+  model: string;
+  version: number;
+  /** The plan as the CLI read it; validated here too, before any traffic moves. */
+  plan: unknown;
+  requestedBy: string;
+}
+
+export type ReleaseOutcome =
+  'running' | 'promoted' | 'rolled-back' | 'rejected' | 'aborted' | 'reverted';
+
+export interface ReleaseEvent {
+  at: string;
+  event: string;
+  details: string;
+}
+
+export interface ReleaseStatus {
+  model: string;
+  version: number;
+  stable: number | null;
+  stage: string;
+  step: number;
+  steps: number;
+  weights: Record<string, number>;
+  paused: boolean;
+  waitingFor: string | null;
+  outcome: ReleaseOutcome;
+  recentChecks: Array<{ at: string; verdict: string; results: CheckResult[] }>;
+  timeline: ReleaseEvent[];
+}
+
+export interface ReleaseResult {
+  outcome: ReleaseOutcome;
+  reason: string;
+  status: ReleaseStatus;
+}
+
+export interface ApprovalInput {
+  approver: string;
+  channel: 'cli' | 'slack' | 'api';
+  reason?: string;
+}
+
+export const releaseStatusQuery = defineQuery<ReleaseStatus>('status');
+export const approveUpdate = defineUpdate<string, [ApprovalInput]>('approve');
+export const rejectUpdate = defineUpdate<string, [ApprovalInput]>('reject');
+export const abortUpdate = defineUpdate<string, [ApprovalInput]>('abort');
+export const promoteUpdate = defineUpdate<string, [ApprovalInput]>('promote');
+export const pauseSignal = defineSignal<[ApprovalInput]>('pause');
+export const resumeSignal = defineSignal<[ApprovalInput]>('resume');
+
+const act = proxyActivities<Activities>(DATA_ACTIVITY);
+// Checks read metrics that may be briefly unavailable; they report that as inconclusive.
+const checks = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 2 },
+});
+const routing = proxyActivities<Activities>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', maximumAttempts: 5 },
+});
+
+/** Thrown inside the workflow when the release must stop and restore stable traffic. */
+class StopRelease extends Error {
+  constructor(
+    readonly outcome: Exclude<ReleaseOutcome, 'running' | 'promoted'>,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Releases one model version to live traffic: claim the model's route, load the
+ * candidate on every gateway replica, mirror traffic to it in a shadow window, then move
+ * traffic step by step, checking health on a timer. Failing checks, an inconclusive
+ * streak, a rejection, an abort or any error restores the stable version's traffic
+ * before the workflow ends. Passing every step promotes the candidate to `production`.
+ */
+export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResult> {
+  const { workflowId: releaseId } = workflowInfo();
+  const plan = validatePlan(input.plan);
+  const status: ReleaseStatus = {
+    model: input.model,
+    version: input.version,
+    stable: null,
+    stage: 'starting',
+    step: 0,
+    steps: plan.steps.length,
+    weights: {},
+    paused: false,
+    waitingFor: null,
+    outcome: 'running',
+    recentChecks: [],
+    timeline: [],
+  };
+  const control = {
+    abort: null as ApprovalInput | null,
+    promoteNow: null as ApprovalInput | null,
+    gate: null as ApprovalGate | null,
+    decision: null as { approved: boolean; by: ApprovalInput } | null,
+  };
+  let transitions = 0;
+
+  const transition = async (stage: string, details: string): Promise<void> => {
+    status.stage = stage;
+    status.timeline.push({ at: new Date().toISOString(), event: stage, details });
+    upsertSearchAttributes([{ key: MlopsStage, value: stage }]);
+    setCurrentDetails(timelineMarkdown(status));
+    log.info('release transition', { model: input.model, version: input.version, stage, details });
+    transitions += 1;
+    await act.auditTransition({
+      key: `${releaseId}/${transitions}`,
+      action: `release.${stage}`,
+      model: input.model,
+      version: input.version,
+      details: { releaseId, details, weights: status.weights },
+    });
+  };
+
+  setHandler(releaseStatusQuery, () => status);
+  const isOver = (): boolean => status.outcome !== 'running';
+  const refuseWhenOver = (): void => {
+    if (isOver())
+      throw new Error(`release ${releaseId} is over (${status.outcome}); nothing was changed`);
+  };
+  const requireApprover = (who: ApprovalInput, gate: ApprovalGate | null): void => {
+    const allowed = gate?.approvers ?? plan.approvals.flatMap((candidate) => candidate.approvers);
+    if (!allowed.includes(who.approver))
+      throw new Error(
+        `${who.approver} may not approve releases of ${input.model}; approvers: ${allowed.join(', ') || 'none configured'}`,
+      );
+  };
+  setHandler(
+    approveUpdate,
+    (who) => {
+      control.decision = { approved: true, by: who };
+      return `approved by ${who.approver}`;
+    },
+    {
+      validator: (who) => {
+        refuseWhenOver();
+        if (!control.gate || control.decision)
+          throw new Error(
+            `release ${releaseId} is not waiting for an approval (stage ${status.stage})`,
+          );
+        requireApprover(who, control.gate);
+      },
+    },
+  );
+  setHandler(
+    rejectUpdate,
+    (who) => {
+      control.decision = { approved: false, by: who };
+      return `rejected by ${who.approver}`;
+    },
+    {
+      validator: (who) => {
+        refuseWhenOver();
+        if (!control.gate || control.decision)
+          throw new Error(
+            `release ${releaseId} is not waiting for an approval (stage ${status.stage})`,
+          );
+        requireApprover(who, control.gate);
+      },
+    },
+  );
+  setHandler(
+    abortUpdate,
+    (who) => {
+      control.abort = who;
+      return `aborting: stable traffic is being restored`;
+    },
+    {
+      validator: (_who: ApprovalInput) => {
+        refuseWhenOver();
+        if (control.abort || control.promoteNow)
+          throw new Error(
+            `release ${releaseId} is already ${control.abort ? 'aborting' : 'promoting'}`,
+          );
+      },
+    },
+  );
+  setHandler(
+    promoteUpdate,
+    (who) => {
+      control.promoteNow = who;
+      return `promoting now`;
+    },
+    {
+      validator: (who) => {
+        refuseWhenOver();
+        if (control.abort || control.promoteNow)
+          throw new Error(
+            `release ${releaseId} is already ${control.abort ? 'aborting' : 'promoting'}`,
+          );
+        requireApprover(who, null);
+      },
+    },
+  );
+  setHandler(pauseSignal, () => void (status.paused = !isOver()));
+  setHandler(resumeSignal, () => void (status.paused = false));
+
+  upsertSearchAttributes([
+    { key: MlopsModel, value: input.model },
+    { key: MlopsVersion, value: String(input.version) },
+    { key: MlopsOutcome, value: 'running' },
+  ]);
+
+  // Only one release owns a model's route; a newer release waits for the older to end.
+  for (;;) {
+    const { owner } = await act.claimRoute({ model: input.model, releaseId });
+    if (owner === releaseId) break;
+    status.waitingFor = `release ${owner} owns the route of ${input.model}`;
+    await transition('waiting-for-route', status.waitingFor);
+    await sleep('10s');
+  }
+  status.waitingFor = null;
+
+  const candidate = await act.getModelVersion({ model: input.model, version: input.version });
+  const stable = await act.findAliasedVersion({ model: input.model, alias: 'production' });
+  status.stable = stable?.version ?? null;
+  const record = (stage: string) =>
+    act.recordRelease({
+      releaseId,
+      model: input.model,
+      version: input.version,
+      stableVersion: status.stable,
+      stage,
+      outcome: status.outcome,
+      plan: plan as unknown as Record<string, unknown>,
+      summary: { weights: status.weights, step: status.step },
+    });
+
+  let routeChanges = 0;
+  const setWeights = async (
+    purpose: string,
+    candidateBp: number,
+    shadowPercent = 0,
+  ): Promise<void> => {
+    const weights: Record<string, number> =
+      status.stable === null
+        ? { [input.version]: 10_000 }
+        : { [status.stable]: 10_000 - candidateBp, [input.version]: candidateBp };
+    routeChanges += 1;
+    const { generation } = await routing.setRouteWeights({
+      model: input.model,
+      releaseId,
+      key: `${releaseId}/${routeChanges}/${purpose}`,
+      weights,
+      shadow: shadowPercent > 0 ? { version: input.version, percent: shadowPercent } : null,
+      warm: [input.version],
+    });
+    status.weights = weights;
+    await routing.awaitRouteApplied({
+      model: input.model,
+      generation,
+      weights,
+      ready: Object.entries(weights)
+        .filter(([, bp]) => bp > 0)
+        .map(([version]) => Number(version))
+        // Loading and mirroring need the candidate verified; a rollback must not wait for it.
+        .concat(purpose === 'load' || shadowPercent > 0 ? [input.version] : []),
+      timeoutMs: durationMs(plan.loadTimeout),
+    });
+  };
+
+  const runChecks = async (
+    phase: string,
+    bake: string,
+    interval: string,
+    list: Check[],
+  ): Promise<'passed' | 'promote-now'> => {
+    const startedMs = Date.now();
+    let failures = 0;
+    let inconclusive = 0;
+    for (;;) {
+      await condition(() => control.abort !== null || control.promoteNow !== null, interval);
+      if (control.abort)
+        throw new StopRelease(
+          'aborted',
+          `aborted by ${control.abort.approver} (${control.abort.channel})${control.abort.reason ? `: ${control.abort.reason}` : ''}`,
+        );
+      if (control.promoteNow) return 'promote-now';
+
+      const results = await checks.evaluateChecks({
+        model: input.model,
+        candidate: input.version,
+        stable: phase === 'post-promotion' ? null : status.stable,
+        fromMs: startedMs,
+        toMs: Date.now(),
+        checks: list,
+      });
+      const verdict = roundVerdict(results);
+      status.recentChecks = [
+        ...status.recentChecks,
+        { at: new Date().toISOString(), verdict, results },
+      ].slice(-10);
+      setCurrentDetails(timelineMarkdown(status));
+      if (verdict === 'fail') {
+        failures += 1;
+        inconclusive = 0;
+        if (failures >= plan.failureLimit)
+          throw new StopRelease(
+            'rolled-back',
+            `${phase}: checks failed ${failures} times in a row: ${results
+              .filter((r) => r.verdict === 'fail')
+              .map((r) => r.reason)
+              .join('; ')}`,
+          );
+      } else if (verdict === 'inconclusive') {
+        inconclusive += 1;
+        failures = 0;
+        if (inconclusive >= plan.inconclusiveLimit)
+          throw new StopRelease(
+            'rolled-back',
+            `${phase}: checks inconclusive ${inconclusive} times in a row: ${results
+              .filter((r) => r.verdict === 'inconclusive')
+              .map((r) => r.reason)
+              .join('; ')}`,
+          );
+      } else {
+        failures = 0;
+        inconclusive = 0;
+      }
+
+      const baked = Date.now() - startedMs >= durationMs(bake);
+      if (baked && verdict === 'pass' && !status.paused) return 'passed';
+      status.waitingFor = status.paused
+        ? 'paused by an operator'
+        : baked
+          ? `bake time is over but the last round was ${verdict}; waiting for a passing round or a person`
+          : null;
+    }
+  };
+
+  const awaitApproval = async (before: number | 'promotion'): Promise<void> => {
+    for (const gate of plan.approvals.filter((candidateGate) => candidateGate.before === before)) {
+      control.gate = gate;
+      control.decision = null;
+      status.waitingFor = `approval from one of ${gate.approvers.join(', ')}`;
+      await transition(
+        'awaiting-approval',
+        `before ${before === 'promotion' ? 'promotion' : `step ${before}`}: ${status.waitingFor}`,
+      );
+      const decided = await condition(
+        () => control.decision !== null || control.abort !== null,
+        gate.onTimeout === 'wait' ? undefined : gate.timeout,
+      );
+      control.gate = null;
+      status.waitingFor = null;
+      if (control.abort)
+        throw new StopRelease(
+          'aborted',
+          `aborted by ${control.abort.approver} while awaiting approval`,
+        );
+      if (!decided)
+        throw new StopRelease(
+          'rejected',
+          `no approval within ${gate.timeout}; a timeout never approves`,
+        );
+      if (!control.decision!.approved)
+        throw new StopRelease(
+          'rejected',
+          `rejected by ${control.decision!.by.approver} (${control.decision!.by.channel})${control.decision!.by.reason ? `: ${control.decision!.by.reason}` : ''}`,
+        );
+      await transition(
+        'approved',
+        `by ${control.decision!.by.approver} (${control.decision!.by.channel})`,
+      );
+    }
+  };
+
+  let outcome: ReleaseOutcome = 'promoted';
+  let reason = '';
+  try {
+    if (candidate.status !== 'registered')
+      throw new StopRelease(
+        'rejected',
+        `${input.model} v${input.version} is ${candidate.status} and cannot be released`,
+      );
+    if (status.stable === input.version)
+      throw new StopRelease('rejected', `${input.model} v${input.version} is already production`);
+    await record('starting');
+
+    if (status.stable === null) {
+      if (!plan.allowFirstRelease)
+        throw new StopRelease(
+          'rejected',
+          `${input.model} has no production version and the plan does not allow a first release`,
+        );
+      await awaitApproval(1);
+      await awaitApproval('promotion');
+      await transition('first-release', `v${input.version} to 100% (no stable version)`);
+      await setWeights('first-release', 10_000);
+    } else {
+      await transition(
+        'loading',
+        `v${input.version} on every gateway replica, stable v${status.stable} keeps 100%`,
+      );
+      await setWeights('load', 0);
+
+      if (plan.shadow) {
+        await setWeights('shadow', 0, plan.shadow.percent);
+        await transition(
+          'shadow',
+          `${plan.shadow.percent}% mirrored to v${input.version} for ${plan.shadow.duration}`,
+        );
+        if (plan.shadow.checks.length > 0)
+          await runChecks(
+            'shadow',
+            plan.shadow.duration,
+            plan.shadow.checkInterval,
+            plan.shadow.checks,
+          );
+        else await sleep(plan.shadow.duration);
+      }
+
+      let promoteNow = false;
+      for (const [index, step] of plan.steps.entries()) {
+        await awaitApproval(index + 1);
+        status.step = index + 1;
+        await setWeights(`step-${index + 1}`, Math.round(step.weight * 100));
+        await transition(
+          'canary',
+          `step ${index + 1}/${plan.steps.length}: v${input.version} at ${step.weight}% for ${step.bake}`,
+        );
+        if (
+          (await runChecks(`step ${index + 1}`, step.bake, step.checkInterval, plan.checks)) ===
+          'promote-now'
+        ) {
+          promoteNow = true;
+          await transition(
+            'promote-now',
+            `by ${control.promoteNow!.approver} (${control.promoteNow!.channel})`,
+          );
+          break;
+        }
+      }
+      if (!promoteNow) await awaitApproval('promotion');
+      await setWeights('promote', 10_000);
+    }
+
+    await act.promoteVersion({
+      model: input.model,
+      version: input.version,
+      releaseId,
+      actor: input.requestedBy,
+    });
+    await transition(
+      'promoted',
+      `production is v${input.version}${status.stable === null ? '' : `; rollback target v${status.stable}`}`,
+    );
+
+    if (plan.postPromotion && status.stable !== null) {
+      try {
+        await runChecks(
+          'post-promotion',
+          plan.postPromotion.watch,
+          plan.postPromotion.checkInterval,
+          plan.postPromotion.checks,
+        );
+      } catch (error) {
+        if (!(error instanceof StopRelease)) throw error;
+        await CancellationScope.nonCancellable(async () => {
+          await setWeights('revert', 0);
+          await act.revertPromotion({
+            model: input.model,
+            version: status.stable!,
+            releaseId,
+            reason: error.message,
+          });
+        });
+        throw new StopRelease('reverted', error.message);
+      }
+    }
+    reason = `v${input.version} promoted`;
+  } catch (caught) {
+    const error = asExpectedFailure(caught);
+    outcome =
+      error instanceof StopRelease
+        ? error.outcome
+        : isCancellation(error)
+          ? 'aborted'
+          : 'rolled-back';
+    reason = error instanceof Error ? error.message : String(error);
+    if (outcome !== 'reverted') {
+      await CancellationScope.nonCancellable(async () => {
+        if (status.stable !== null) await setWeights('rollback', 0);
+        await transition('rolled-back', `stable v${status.stable ?? 'none'} at 100%: ${reason}`);
+      });
+    }
+    if (!(error instanceof StopRelease)) {
+      // An unexpected failure: traffic is safe again; now let the history show the error.
+      await finish(outcome, reason);
+      throw error;
+    }
+  }
+  await finish(outcome, reason);
+  return { outcome, reason, status };
+
+  async function finish(final: ReleaseOutcome, why: string): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      status.outcome = final;
+      status.waitingFor = null;
+      upsertSearchAttributes([
+        { key: MlopsOutcome, value: final },
+        { key: MlopsStage, value: 'done' },
+      ]);
+      upsertMemo({ summary: `${input.model} v${input.version}: ${final}: ${why}` });
+      await transition('done', `${final}: ${why}`);
+      await record('done');
+      await act.releaseRoute({ model: input.model, releaseId });
+    });
+  }
+}
+
+/** Failure types of route activities that are a release's expected way to fail, not a bug. */
+function isExpectedRouteFailure(type: string | undefined): boolean {
+  return type === 'CandidateLoadFailed' || type === 'RouteNotApplied' || type === 'RouteMismatch';
+}
+
+function asExpectedFailure(error: unknown): unknown {
+  if (
+    error instanceof ActivityFailure &&
+    error.cause instanceof ApplicationFailure &&
+    isExpectedRouteFailure(error.cause.type ?? undefined)
+  ) {
+    return new StopRelease('rolled-back', error.cause.message);
+  }
+  return error;
+}
+
+function validatePlan(raw: unknown): ReleasePlan {
+  const parsed = ReleasePlanSchema.safeParse(raw);
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(
+      `release plan is invalid: ${formatZodError(parsed.error, raw)}`,
+      'InvalidPlan',
+    );
+  return parsed.data;
+}
+
+/** The release as the Temporal UI shows it: the last events and the last round of checks. */
+function timelineMarkdown(status: ReleaseStatus): string {
+  const weights = Object.entries(status.weights)
+    .map(([version, bp]) => `v${version} ${bp / 100}%`)
+    .join(', ');
+  const events = status.timeline
+    .slice(-8)
+    .map((event) => `- ${event.at} **${event.event}** ${event.details}`);
+  const last = status.recentChecks.at(-1);
+  const checkLines = last
+    ? last.results.map((result) => `  - ${result.verdict}: ${result.reason}`)
+    : [];
+  return [
+    `**${status.model} v${status.version}**: ${status.stage}${weights ? ` (${weights})` : ''}${status.waitingFor ? `, waiting for ${status.waitingFor}` : ''}`,
+    ...events,
+    ...(last ? [`last checks (${last.verdict}):`, ...checkLines] : []),
+  ].join('\n');
+}
