@@ -9,6 +9,9 @@ import type { reproduceWorkflow } from '../workflows/reproduce.js';
 import { ApiClient } from './api-client.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { printRecord, printVersionTable } from './output.js';
+import { addReleaseCommands } from './release.js';
+import { heldOutEmails, replayTraffic } from './replay.js';
+import { durationMs } from '../lib/release/plan.js';
 import { connectTemporal } from './temporal.js';
 import {
   checkRunId,
@@ -243,6 +246,71 @@ export function buildProgram(): Command {
         ),
       ),
     );
+
+  program
+    .command('replay')
+    .description('send held-out real e-mails to the gateway, and their true labels later')
+    .argument('<model>')
+    .option('--rate <n>', 'requests per second', '20')
+    .option('--duration <d>', 'how long, as 30s, 5m, ...', '30s')
+    .option(
+      '--labels-after <seconds>',
+      'send each true label this many seconds after its prediction (-1: never)',
+      '2',
+    )
+    .option(
+      '--gateway <url>',
+      'gateway base URL (default: http://MLOPS_GATEWAY_HOST:MLOPS_GATEWAY_PORT)',
+    )
+    .action(
+      async (
+        model: string,
+        options: { rate: string; duration: string; labelsAfter: string; gateway?: string },
+      ) => {
+        const config = loadCliConfig();
+        const rate = Number(options.rate);
+        if (!Number.isFinite(rate) || rate <= 0 || rate > 10_000)
+          throw new InvalidInputError(
+            `--rate: must be a number of requests per second in (0, 10000] (got ${JSON.stringify(options.rate)})`,
+          );
+        if (!/^\d+(ms|s|m|h)$/.test(options.duration))
+          throw new InvalidInputError(
+            `--duration: must be a duration like 30s or 5m (got ${JSON.stringify(options.duration)})`,
+          );
+        const labelsAfter = Number(options.labelsAfter);
+        if (!Number.isFinite(labelsAfter))
+          throw new InvalidInputError(
+            `--labels-after: must be a number of seconds (got ${JSON.stringify(options.labelsAfter)})`,
+          );
+        const gatewayUrl =
+          options.gateway ?? `http://${config.MLOPS_GATEWAY_HOST}:${config.MLOPS_GATEWAY_PORT}`;
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        const summary = await replayTraffic(
+          {
+            gatewayUrl,
+            model,
+            rate,
+            durationMs: durationMs(options.duration),
+            labelsAfterSeconds: labelsAfter,
+            signal: abort.signal,
+          },
+          await heldOutEmails(),
+        );
+        printJson(summary);
+        if (summary.answered === 0)
+          throw new CliError(
+            `no request was answered by ${gatewayUrl}; is the gateway running and does ${model} have a route?`,
+            ExitCode.Unavailable,
+          );
+      },
+    );
+
+  addReleaseCommands(program, {
+    config: loadCliConfig,
+    temporal: () => connectTemporal(loadCliConfig()),
+    actor: requester,
+  });
 
   program.addOption(new Option('--verbose', 'debug logging').hideHelp());
   return program;

@@ -22,6 +22,11 @@ export function trainingWorkflowId(model: string, runId: string): string {
   return `train/${model}/${runId}`;
 }
 
+/** One release per model version: starting it again returns the running one. */
+export function releaseWorkflowId(model: string, version: number): string {
+  return `release/${model}/v${version}`;
+}
+
 export function reproduceWorkflowId(model: string, version: number, runId: string): string {
   return `reproduce/${model}/v${version}/${runId}`;
 }
