@@ -175,20 +175,30 @@ export function releaseActivities(deps: ActivityDeps) {
       stable: number | null;
       fromMs: number;
       toMs: number;
+      /** The stable version's window when it differs from the candidate's (a 100% step). */
+      stableFromMs?: number;
+      stableToMs?: number;
       checks: Check[];
     }): Promise<CheckResult[]> {
-      const read = async (version: number): Promise<StatsOrError> => {
+      const read = async (
+        version: number,
+        fromMs = input.fromMs,
+        toMs = input.toMs,
+      ): Promise<StatsOrError> => {
         try {
           return {
             ok: true,
-            stats: await versionStats(deps.db, input.model, version, input.fromMs, input.toMs),
+            stats: await versionStats(deps.db, input.model, version, fromMs, toMs),
           };
         } catch (error) {
           return { ok: false, error: (error as Error).message };
         }
       };
       const candidate = await read(input.candidate);
-      const stable = input.stable === null ? null : await read(input.stable);
+      const stable =
+        input.stable === null
+          ? null
+          : await read(input.stable, input.stableFromMs, input.stableToMs);
       return input.checks.map((check) => evaluateCheck(check, candidate, stable));
     },
 

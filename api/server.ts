@@ -1,10 +1,11 @@
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Db } from '../lib/db/db.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { aliasHistory, setAlias } from '../lib/registry/aliases.js';
-import { listAudit } from '../lib/registry/audit.js';
+import { listAudit, writeAudit } from '../lib/registry/audit.js';
 import { listDatasets } from '../lib/registry/catalog.js';
 import { getRun } from '../lib/registry/runs.js';
 import { VersionNumberSchema, VersionRefSchema } from '../lib/registry/types.js';
@@ -20,6 +21,8 @@ import { ModelNameSchema } from '../lib/spec/training-spec.js';
 export interface ApiOptions {
   db: Db;
   logger: Logger;
+  /** Bearer token that admin endpoints require; without one they answer 403. */
+  adminToken?: string;
 }
 
 const ModelParams = z.object({ model: ModelNameSchema });
@@ -29,6 +32,14 @@ const AliasBody = z
     version: VersionNumberSchema,
     actor: z.string().min(1),
     reason: z.string().min(1, 'must say why the alias moves'),
+  })
+  .strict();
+const FaultBody = z
+  .object({
+    latencyMs: z.number().int().min(0).max(60_000).default(0),
+    errorRate: z.number().min(0).max(1).default(0),
+    actor: z.string().min(1),
+    reason: z.string().min(1, 'must say why (a rollback drill, ...)'),
   })
   .strict();
 const RetireBody = z
@@ -140,5 +151,60 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   app.get('/v1/datasets', async () => ({ datasets: await listDatasets(db) }));
 
+  // Rollback drills: added latency and errors for one version on every gateway replica.
+  app.put('/v1/admin/faults/:model/:ref', async (request, reply) => {
+    if (!options.adminToken) {
+      return reply
+        .status(403)
+        .send({
+          error: {
+            type: 'Forbidden',
+            message: 'fault injection is disabled; set MLOPS_ADMIN_TOKEN on the API to enable it',
+          },
+        });
+    }
+    if (!constantTimeEqual(request.headers.authorization ?? '', `Bearer ${options.adminToken}`)) {
+      return reply
+        .status(401)
+        .send({
+          error: { type: 'Unauthorized', message: 'fault injection needs the admin bearer token' },
+        });
+    }
+    const { model, ref } = parseWith(VersionParams, request.params, 'path');
+    if (typeof ref !== 'number')
+      throw new InvalidInputError(`version: must be a number (got ${ref})`);
+    const body = parseWith(FaultBody, request.body ?? {}, 'request body');
+    await db.transaction(async (tx) => {
+      if (body.latencyMs === 0 && body.errorRate === 0) {
+        await tx.query('DELETE FROM fault_injections WHERE model = $1 AND version = $2', [
+          model,
+          ref,
+        ]);
+      } else {
+        await tx.query(
+          `INSERT INTO fault_injections (model, version, latency_ms, error_rate, updated_by) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (model, version) DO UPDATE SET latency_ms = EXCLUDED.latency_ms, error_rate = EXCLUDED.error_rate,
+             updated_by = EXCLUDED.updated_by, updated_at = now()`,
+          [model, ref, body.latencyMs, body.errorRate, body.actor],
+        );
+      }
+      await writeAudit(tx, {
+        actor: body.actor,
+        channel: 'api',
+        action: 'fault.set',
+        model,
+        version: ref,
+        details: { latencyMs: body.latencyMs, errorRate: body.errorRate, reason: body.reason },
+      });
+    });
+    return { model, version: ref, latencyMs: body.latencyMs, errorRate: body.errorRate };
+  });
+
   return app;
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }

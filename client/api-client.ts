@@ -11,12 +11,30 @@ export class ApiClient {
     return this.request<T>('GET', pathname);
   }
 
-  async request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
+  /** A request with a bearer token (admin endpoints). */
+  async requestWithToken<T>(
+    method: string,
+    pathname: string,
+    token: string,
+    body?: unknown,
+  ): Promise<T> {
+    return this.request<T>(method, pathname, body, { authorization: `Bearer ${token}` });
+  }
+
+  async request<T>(
+    method: string,
+    pathname: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<T> {
     let response: Response;
     try {
       response = await fetch(new URL(pathname, this.baseUrl), {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: {
+          ...extraHeaders,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(15_000),
       });

@@ -1,99 +1,238 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../lib/config.js';
+import type { Client } from '@temporalio/client';
+import { loadConfig, type Config } from '../lib/config.js';
+import type { EmailRow } from '../lib/corpus/email-row.js';
 import { createLogger } from '../lib/logger.js';
 import type { DatasetSummary } from '../lib/registry/catalog.js';
 import type { ModelVersionRecord } from '../lib/registry/types.js';
-import { temporalUiLink } from '../lib/temporal/conventions.js';
+import { releaseWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
+import type { releaseWorkflow, ReleaseResult } from '../workflows/release.js';
 import { startStack } from '../workers/stack.js';
 import { ApiClient } from './api-client.js';
 import { printRecord } from './output.js';
+import { printStatus, readReleasePlan } from './release.js';
+import { heldOutEmails, replayTraffic, type ReplaySummary } from './replay.js';
 import { newRunId, readTrainingSpec, startTraining, waitWithProgress } from './train.js';
 
 const SPECS = fileURLToPath(new URL('../specs/', import.meta.url));
+const MODEL = 'spam-filter';
+
+interface DemoContext {
+  config: Config;
+  client: Client;
+  api: ApiClient;
+  uiUrl: string;
+  gatewayUrl: string;
+  /** Loaded once up front: parsing the corpus blocks this process, which also hosts the worker. */
+  emails: EmailRow[];
+  report: { versions: unknown[]; releases: unknown[]; [key: string]: unknown };
+}
 
 /**
- * The main job on real data: start the whole stack in this process, import the
- * SpamAssassin corpus, train and register spam-filter v1 on the older mail, then v2 on
- * more mail gated against v1, print both registry records and write a JSON report.
+ * The main job on real data, in one process: import the SpamAssassin corpus; train v1 on
+ * the older mail and release it as the first production version; train v2 on more mail,
+ * gated against v1, and release it through shadow and a 5/25/50/100% canary while real
+ * held-out e-mails flow through the gateway; train v3 and release it during a fault
+ * drill, so that it rolls back on its own. Prints every record and release timeline and
+ * writes them to `.data/demo/report.json`.
  */
 async function demo(): Promise<number> {
-  const config = loadConfig();
+  const adminToken = process.env.MLOPS_ADMIN_TOKEN ?? randomBytes(24).toString('hex');
+  const config = loadConfig({ ...process.env, MLOPS_ADMIN_TOKEN: adminToken });
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const started = Date.now();
-  const stack = await startStack({ config, logger, devServer: true, worker: true, api: true });
-  const api = new ApiClient(stack.apiUrl!);
-  const report: Record<string, unknown> = {
-    startedAt: new Date(started).toISOString(),
-    temporalUi: stack.uiUrl,
-    versions: [],
+  const stack = await startStack({
+    config,
+    logger,
+    devServer: true,
+    worker: true,
+    api: true,
+    gateway: true,
+  });
+  const context: DemoContext = {
+    config,
+    client: stack.client!,
+    api: new ApiClient(stack.apiUrl!),
+    uiUrl: stack.uiUrl,
+    gatewayUrl: stack.gatewayUrl!,
+    emails: await heldOutEmails(),
+    report: {
+      startedAt: new Date(started).toISOString(),
+      temporalUi: stack.uiUrl,
+      versions: [],
+      releases: [],
+    },
   };
 
   try {
-    for (const file of ['spam-filter-v1.yaml', 'spam-filter-v2.yaml']) {
-      const { raw, spec } = readTrainingSpec(path.join(SPECS, file));
-      const runId = newRunId();
-      const { handle } = await startTraining(stack.client!, {
-        raw,
-        spec,
-        runId,
-        requestedBy: 'demo',
-        taskQueue: config.MLOPS_TASK_QUEUE,
-      });
-      const { runId: executionId } = await handle.describe();
-      const uiUrl = temporalUiLink(
-        stack.uiUrl,
-        config.TEMPORAL_NAMESPACE,
-        handle.workflowId,
-        executionId,
-      );
-      process.stdout.write(`\n== ${file}: ${handle.workflowId}\n`);
-      const stepStarted = Date.now();
-      const result = await waitWithProgress(handle, true);
-      const record = await api.get<ModelVersionRecord>(
-        `/v1/models/${spec.model}/versions/${result.version}`,
-      );
-      printRecord(record, uiUrl);
-      process.stdout.write(
-        `  outcome          ${result.outcome}${result.gate.reasons.length ? `: ${result.gate.reasons.join('; ')}` : ''} (${((Date.now() - stepStarted) / 1000).toFixed(1)} s)\n`,
-      );
-      (report.versions as unknown[]).push({
-        spec: file,
-        workflowId: handle.workflowId,
-        uiUrl,
-        outcome: result.outcome,
-        gate: result.gate,
-        baseline: result.baseline,
-        record,
-      });
-    }
+    const v1 = await train(context, 'spam-filter-v1.yaml');
+    const first = await release(context, v1, 'release-first.yaml', {});
 
-    const { datasets } = await api.get<{ datasets: DatasetSummary[] }>('/v1/datasets');
-    report.datasets = datasets;
-    const latest = (report.versions as Array<{ record: ModelVersionRecord }>).at(-1)!.record
-      .evaluation as { accuracy: number; f1: number };
+    const v2 = await train(context, 'spam-filter-v2.yaml');
+    const canary = await release(context, v2, 'release-canary.yaml', {});
+
+    const v3 = await train(context, 'spam-filter-v3.yaml');
+    await setFault(context, adminToken, v3, {
+      errorRate: 0.3,
+      reason: 'rollback drill: 30% of v3 answers fail',
+    });
+    const drill = await release(context, v3, 'release-canary.yaml', {});
+    await setFault(context, adminToken, v3, { errorRate: 0, reason: 'rollback drill over' });
+
+    const { datasets } = await context.api.get<{ datasets: DatasetSummary[] }>('/v1/datasets');
+    context.report.datasets = datasets;
     const corpus = datasets.find((dataset) => dataset.name === 'spam-assassin');
+    const v2Record = await context.api.get<ModelVersionRecord>(
+      `/v1/models/${MODEL}/versions/${v2}`,
+    );
+    const evaluation = v2Record.evaluation as { accuracy: number; f1: number };
+    const production = await context.api.get<ModelVersionRecord>(
+      `/v1/models/${MODEL}/versions/production`,
+    );
     process.stdout.write(
-      `\ncorpus: ${JSON.stringify(corpus?.report?.rowsRead)} e-mails read, ${corpus?.rowCount} kept, ${JSON.stringify(corpus?.report?.dropped)} dropped, repairs ${JSON.stringify(corpus?.report?.repaired)}\n` +
-        `latest version on the date split: accuracy ${latest.accuracy.toFixed(4)} (target >= 0.95), spam F1 ${latest.f1.toFixed(4)} (target >= 0.90)\n`,
+      `\n== summary\n` +
+        `corpus: ${JSON.stringify(corpus?.report?.rowsRead)} e-mails read, ${corpus?.rowCount} kept, dropped ${JSON.stringify(corpus?.report?.dropped)}, repairs ${JSON.stringify(corpus?.report?.repaired)}\n` +
+        `v2 on the date split: accuracy ${evaluation.accuracy.toFixed(4)} (target >= 0.95), spam F1 ${evaluation.f1.toFixed(4)} (target >= 0.90)\n` +
+        `releases: v1 ${first.outcome}, v2 ${canary.outcome}, v3 ${drill.outcome} (${drill.reason})\n` +
+        `production is now v${production.version}\n`,
     );
 
-    report.finishedAt = new Date().toISOString();
-    report.durationSeconds = (Date.now() - started) / 1000;
+    context.report.finishedAt = new Date().toISOString();
+    context.report.durationSeconds = (Date.now() - started) / 1000;
     const out = path.join(config.dataDir, 'demo', 'report.json');
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+    fs.writeFileSync(out, `${JSON.stringify(context.report, null, 2)}\n`);
     process.stdout.write(
-      `report: ${out}\nTemporal UI: ${stack.uiUrl} (run \`npx mlops dev\` to browse these histories later)\ndone in ${report.durationSeconds} s\n`,
+      `report: ${out}\nTemporal UI: ${stack.uiUrl} (run \`./bin/mlops.mjs dev\` to browse these histories later)\ndone in ${context.report.durationSeconds} s\n`,
     );
-    const allAccepted = (report.versions as Array<{ outcome: string }>).every(
-      (entry) => entry.outcome === 'accepted',
-    );
-    return allAccepted ? 0 : 1;
+    const asExpected =
+      first.outcome === 'promoted' &&
+      canary.outcome === 'promoted' &&
+      drill.outcome === 'rolled-back' &&
+      production.version === v2;
+    return asExpected ? 0 : 1;
   } finally {
     await stack.stop();
   }
+}
+
+/** Trains one spec, prints its registry record, and returns the version number. */
+async function train(context: DemoContext, file: string): Promise<number> {
+  const { raw, spec } = readTrainingSpec(path.join(SPECS, file));
+  const { handle } = await startTraining(context.client, {
+    raw,
+    spec,
+    runId: newRunId(),
+    requestedBy: 'demo',
+    taskQueue: context.config.MLOPS_TASK_QUEUE,
+  });
+  const { runId: executionId } = await handle.describe();
+  const uiUrl = temporalUiLink(
+    context.uiUrl,
+    context.config.TEMPORAL_NAMESPACE,
+    handle.workflowId,
+    executionId,
+  );
+  process.stdout.write(`\n== train ${file}: ${handle.workflowId}\n`);
+  const stepStarted = Date.now();
+  const result = await waitWithProgress(handle, true);
+  const record = await context.api.get<ModelVersionRecord>(
+    `/v1/models/${spec.model}/versions/${result.version}`,
+  );
+  printRecord(record, uiUrl);
+  process.stdout.write(
+    `  outcome          ${result.outcome}${result.gate.reasons.length ? `: ${result.gate.reasons.join('; ')}` : ''} (${((Date.now() - stepStarted) / 1000).toFixed(1)} s)\n`,
+  );
+  context.report.versions.push({
+    spec: file,
+    workflowId: handle.workflowId,
+    uiUrl,
+    outcome: result.outcome,
+    gate: result.gate,
+    baseline: result.baseline,
+    record,
+  });
+  if (result.outcome !== 'accepted')
+    throw new Error(
+      `${file}: the gate rejected v${result.version}: ${result.gate.reasons.join('; ')}`,
+    );
+  return result.version;
+}
+
+/** Releases a version while held-out e-mails flow through the gateway; prints the timeline. */
+async function release(
+  context: DemoContext,
+  version: number,
+  planFile: string,
+  _options: object,
+): Promise<ReleaseResult> {
+  const plan = readReleasePlan(path.join(SPECS, planFile));
+  const workflowId = releaseWorkflowId(MODEL, version);
+  const handle = await context.client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
+    workflowId,
+    taskQueue: context.config.MLOPS_TASK_QUEUE,
+    args: [{ model: MODEL, version, plan, requestedBy: 'demo' }],
+  });
+  const { runId: executionId } = await handle.describe();
+  const uiUrl = temporalUiLink(
+    context.uiUrl,
+    context.config.TEMPORAL_NAMESPACE,
+    workflowId,
+    executionId,
+  );
+  process.stdout.write(`\n== release v${version} with ${planFile}: ${workflowId}\n  ${uiUrl}\n`);
+
+  // Real traffic for as long as the release runs: 40 e-mails a second, labels 1 s later.
+  const stopTraffic = new AbortController();
+  const traffic: Promise<ReplaySummary> = replayTraffic(
+    {
+      gatewayUrl: context.gatewayUrl,
+      model: MODEL,
+      rate: 40,
+      durationMs: 3_600_000,
+      labelsAfterSeconds: 1,
+      signal: stopTraffic.signal,
+    },
+    context.emails,
+  );
+  const result = await handle.result().finally(() => stopTraffic.abort());
+  const replayed = await traffic;
+
+  printStatus(result.status);
+  process.stdout.write(
+    `  traffic: ${replayed.sent} e-mails sent, ${replayed.errors} errors, by version ${JSON.stringify(replayed.byVersion)}\n`,
+  );
+  context.report.releases.push({
+    version,
+    plan: planFile,
+    workflowId,
+    uiUrl,
+    outcome: result.outcome,
+    reason: result.reason,
+    timeline: result.status.timeline,
+    lastChecks: result.status.recentChecks,
+    traffic: replayed,
+  });
+  return result;
+}
+
+async function setFault(
+  context: DemoContext,
+  token: string,
+  version: number,
+  fault: { errorRate: number; reason: string },
+): Promise<void> {
+  await context.api.requestWithToken('PUT', `/v1/admin/faults/${MODEL}/${version}`, token, {
+    errorRate: fault.errorRate,
+    actor: 'demo',
+    reason: fault.reason,
+  });
+  process.stdout.write(
+    `\n== fault injection on v${version}: error rate ${fault.errorRate} (${fault.reason})\n`,
+  );
 }
 
 demo().then(

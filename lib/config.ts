@@ -25,6 +25,8 @@ export const ConfigSchema = z.object({
   MLOPS_API_HOST: z.string().min(1).default('127.0.0.1'),
   MLOPS_GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
   MLOPS_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Bearer token for admin endpoints (fault injection); unset disables them. */
+  MLOPS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   MLOPS_ARTIFACT_ROOT: z.string().min(1).optional(),
   MLOPS_CODE_REVISION: z.string().min(1).optional(),
   /** How long a stopping worker lets in-flight activities finish before cancelling them. */

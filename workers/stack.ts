@@ -119,7 +119,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let api: FastifyInstance | null = null;
     let apiUrl: string | null = null;
     if (options.api) {
-      api = await buildApi({ db, logger });
+      api = await buildApi({ db, logger, adminToken: config.MLOPS_ADMIN_TOKEN });
       apiUrl = await api.listen({ host: config.MLOPS_API_HOST, port: config.MLOPS_API_PORT });
       stops.push(() => api!.close());
       logger.info({ apiUrl }, 'api listening');

@@ -302,6 +302,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     bake: string,
     interval: string,
     list: Check[],
+    stableWindow: { fromMs: number; toMs: number } | null = null,
   ): Promise<'passed' | 'promote-now'> => {
     const startedMs = Date.now();
     let failures = 0;
@@ -321,6 +322,9 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         stable: phase === 'post-promotion' ? null : status.stable,
         fromMs: startedMs,
         toMs: Date.now(),
+        // At 100% the stable version gets no traffic; compare with its last window that had some.
+        stableFromMs: stableWindow?.fromMs,
+        stableToMs: stableWindow?.toMs,
         checks: list,
       });
       const verdict = roundVerdict(results);
@@ -425,6 +429,11 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       await awaitApproval('promotion');
       await transition('first-release', `v${input.version} to 100% (no stable version)`);
       await setWeights('first-release', 10_000);
+      // Nothing to compare with yet: hold full traffic for the last step's bake on the absolute checks.
+      const absolute = plan.checks.filter((check) => check.against === 'absolute');
+      const last = plan.steps.at(-1)!;
+      if (absolute.length > 0)
+        await runChecks('first release', last.bake, last.checkInterval, absolute);
     } else {
       await transition(
         'loading',
@@ -449,17 +458,24 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       }
 
       let promoteNow = false;
+      let previousStep: { fromMs: number; toMs: number } | null = null;
       for (const [index, step] of plan.steps.entries()) {
         await awaitApproval(index + 1);
         status.step = index + 1;
+        const stepStartedMs = Date.now();
         await setWeights(`step-${index + 1}`, Math.round(step.weight * 100));
         await transition(
           'canary',
           `step ${index + 1}/${plan.steps.length}: v${input.version} at ${step.weight}% for ${step.bake}`,
         );
         if (
-          (await runChecks(`step ${index + 1}`, step.bake, step.checkInterval, plan.checks)) ===
-          'promote-now'
+          (await runChecks(
+            `step ${index + 1}`,
+            step.bake,
+            step.checkInterval,
+            plan.checks,
+            step.weight === 100 ? previousStep : null,
+          )) === 'promote-now'
         ) {
           promoteNow = true;
           await transition(
@@ -468,6 +484,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
           );
           break;
         }
+        previousStep = { fromMs: stepStartedMs, toMs: Date.now() };
       }
       if (!promoteNow) await awaitApproval('promotion');
       await setWeights('promote', 10_000);

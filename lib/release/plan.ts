@@ -136,6 +136,14 @@ export const ReleasePlanSchema = z
         });
       }
     });
+    if (plan.steps[0]!.weight === 100 && plan.checks.some((check) => check.against === 'stable')) {
+      context.addIssue({
+        code: 'custom',
+        path: ['steps', 0, 'weight'],
+        message:
+          'must be below 100 when a check compares with stable: at 100% stable has no traffic to compare with',
+      });
+    }
     plan.steps.forEach((step, index) => {
       const previous = plan.steps[index - 1];
       if (previous && step.weight < previous.weight) {
