@@ -290,4 +290,59 @@ describe('releaseWorkflow', () => {
     expect(secondResult.status.stable).toBe(stable);
     expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(v3.version);
   });
+
+  it('settles promote racing abort on one outcome that route, registry and audit log agree on', async () => {
+    const { model, stable, candidate } = await modelWithCandidate();
+    const stop = traffic(model);
+    const handle = await start(
+      model,
+      candidate,
+      quickPlan({
+        steps: [{ weight: 10, bake: '1m', checkInterval: '1s' }],
+        approvals: [{ before: 'promotion', approvers: ['alice'] }],
+      }),
+    );
+    await expect
+      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
+        timeout: 15_000,
+      })
+      .toBe('canary');
+
+    const who = { approver: 'alice', channel: 'cli' };
+    const [promote, abort] = await Promise.allSettled([
+      handle.executeUpdate('promote', { args: [who] }),
+      handle.executeUpdate('abort', { args: [who] }),
+    ]);
+    // An accepted promote still needs alice's approval before promotion: give it, if asked.
+    if (promote.status === 'fulfilled') {
+      await expect
+        .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
+          timeout: 15_000,
+        })
+        .toBe('awaiting-approval');
+      await handle.executeUpdate('approve', { args: [who] });
+    }
+    const result = await handle.result();
+    await stop();
+
+    expect([promote.status, abort.status].filter((status) => status === 'fulfilled')).toHaveLength(
+      1,
+    );
+    const production = (await findAliasedVersion(db, model, 'production'))?.version;
+    const weights = (await readRoute(db, model))?.weights;
+    const { rows } = await db.query<{ action: string }>(
+      "SELECT action FROM audit_log WHERE model = $1 AND action IN ('release.promoted', 'release.rolled-back')",
+      [model],
+    );
+    if (result.outcome === 'promoted') {
+      expect(production).toBe(candidate);
+      expect(weights).toEqual({ [stable]: 0, [candidate]: 10_000 });
+      expect(rows.map((row) => row.action)).toEqual(['release.promoted']);
+    } else {
+      expect(result.outcome).toBe('aborted');
+      expect(production).toBe(stable);
+      expect(weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+      expect(rows.map((row) => row.action)).toEqual(['release.rolled-back']);
+    }
+  });
 });
