@@ -55,11 +55,29 @@ function installTemporalCli() {
   });
 }
 
+// The compose test parses docker-compose.yml with whatever compose this machine has. The
+// docker client may come without its compose plugin; Debian's docker-compose parses it too.
+// Best effort: without it, that one test is skipped.
+function installComposeChecker() {
+  if (!findOnPath('docker') || findOnPath('docker-compose')) return;
+  if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0) return;
+  if (process.getuid?.() !== 0 || !findOnPath('apt-get')) return;
+  say('installing docker-compose (Debian) so the compose file can be checked');
+  const result = spawnSync('sh', ['-c', 'apt-get install -y -q docker-compose || (apt-get update -q && apt-get install -y -q docker-compose)'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (result.status !== 0) say('docker-compose could not be installed; the compose config test will be skipped');
+}
+
 try {
   installNpmPackages();
   installTemporalCli();
-  if (process.argv.includes('--postgres') && !(await ensurePostgresInstalled())) {
-    throw new Error('PostgreSQL is required for the test suite and could not be installed');
+  if (process.argv.includes('--postgres')) {
+    if (!(await ensurePostgresInstalled())) {
+      throw new Error('PostgreSQL is required for the test suite and could not be installed');
+    }
+    installComposeChecker();
   }
 } catch (error) {
   say(`failed: ${error.message}`);

@@ -26,11 +26,21 @@ function env(service: Service | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, String(v)]));
 }
 
-/** True when a docker client with the compose plugin is installed (no engine needed). */
-function hasDockerCompose(): boolean {
-  const probe = spawnSync('docker', ['compose', 'version'], { stdio: 'ignore', timeout: 15_000 });
-  return probe.status === 0;
+/**
+ * The compose command this machine has: the docker client's compose plugin, else the
+ * standalone docker-compose; null when neither. Parsing needs no engine.
+ */
+function composeCommand(): string[] | null {
+  for (const command of [['docker', 'compose'], ['docker-compose']]) {
+    const probe = spawnSync(command[0]!, [...command.slice(1), 'version'], {
+      stdio: 'ignore',
+      timeout: 15_000,
+    });
+    if (probe.status === 0) return command;
+  }
+  return null;
 }
+const compose = composeCommand();
 
 describe('docker-compose.yml', () => {
   const doc = parse(fs.readFileSync(composeFile, 'utf8')) as {
@@ -53,11 +63,15 @@ describe('docker-compose.yml', () => {
     expect(temporal.POSTGRES_SEEDS).toBe('postgres');
   });
 
-  it.skipIf(!hasDockerCompose())('is valid according to docker compose config', () => {
-    const result = spawnSync('docker', ['compose', '-f', composeFile, 'config', '--quiet'], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+  it.skipIf(compose === null)('is valid according to docker compose config', () => {
+    const result = spawnSync(
+      compose![0]!,
+      [...compose!.slice(1), '-f', composeFile, 'config', '--quiet'],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     expect(result.status, result.stderr).toBe(0);
   });
 });
