@@ -38,6 +38,11 @@ export function openPostgres(url: string, maxConnections = 10): Db {
       (await pool.query(sql, params)) as unknown as { rows: R[] },
     async transaction(fn) {
       const client = await pool.connect();
+      // A checked-out client whose server goes away emits 'error'; its pending query
+      // rejects anyway, so the event only needs a listener to not crash the process.
+      const ignore = (): void => undefined;
+      client.on('error', ignore);
+      let broken = false;
       try {
         await client.query('BEGIN');
         const result = await fn({
@@ -47,10 +52,15 @@ export function openPostgres(url: string, maxConnections = 10): Db {
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        // A connection that cannot even roll back is broken: destroy it, do not pool it.
+        broken = await client.query('ROLLBACK').then(
+          () => false,
+          () => true,
+        );
         throw error;
       } finally {
-        client.release();
+        client.off('error', ignore);
+        client.release(broken);
       }
     },
     close: () => pool.end(),

@@ -1,0 +1,244 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { FileArtifactStore } from '../../lib/artifacts/store.js';
+import { openPostgres, type Db } from '../../lib/db/db.js';
+import { migrate } from '../../lib/db/migrate.js';
+import { startPostgres, type PostgresServer } from '../../lib/dev/postgres-server.js';
+import { createLogger } from '../../lib/logger.js';
+import { setAlias } from '../../lib/registry/aliases.js';
+import { findAliasedVersion } from '../../lib/registry/versions.js';
+import type { ReleasePlanInput } from '../../lib/release/plan.js';
+import { readRoute, writeRoute } from '../../lib/serving/route-store.js';
+import { Gateway } from '../../serving/gateway.js';
+import type { releaseWorkflow, ReleaseStatus } from '../../workflows/release.js';
+import {
+  freshPostgresUrl,
+  scratchDir,
+  startTestWorker,
+  temporalClient,
+  uniqueName,
+} from '../helpers/env.js';
+import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+describe('a release under failure', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  });
+
+  /** Real e-mails to the gateway every 5 ms until the returned function is called. */
+  const traffic = (gateway: Gateway, model: string): (() => Promise<void>) => {
+    let running = true;
+    const loop = (async () => {
+      const rows = await corpusRows();
+      for (let i = 0; running; i++) {
+        const row = rows[i % rows.length]!;
+        await gateway.app
+          .inject({
+            method: 'POST',
+            url: `/v1/models/${model}/predict`,
+            payload: { input: { subject: row.subject, from: row.from, body: row.body } },
+          })
+          .catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const stop = async (): Promise<void> => {
+      running = false;
+      await loop;
+    };
+    cleanups.push(stop);
+    return stop;
+  };
+
+  const setUpModel = async (db: Db, store: FileArtifactStore, gateway: Gateway) => {
+    const model = uniqueName('resilient');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const v2 = await registerTrainedVersion(db, store, model, { seed: 2 });
+    await setAlias(
+      db,
+      { model, alias: 'production', version: v1.version },
+      { actor: 'test', channel: 'system', reason: 'setup' },
+    );
+    await writeRoute(
+      db,
+      {
+        model,
+        generation: 1,
+        weights: { [v1.version]: 10_000 },
+        shadow: null,
+        warm: [],
+        sticky: false,
+      },
+      'setup',
+    );
+    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
+    return { model, stable: v1.version, candidate: v2.version };
+  };
+
+  it('holds the step with inconclusive checks while PostgreSQL is down for 10 s, keeps serving, then finishes', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-release-pg-'));
+    let server: PostgresServer = await startPostgres({ dataDir });
+    const port = server.port;
+    cleanups.push(async () => {
+      await server.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+    const db = openPostgres(await server.createDatabase('release'));
+    cleanups.push(() => db.close());
+    await migrate(db);
+    const worker = await startTestWorker({ db });
+    cleanups.push(() => worker.stop());
+    const gateway = new Gateway({
+      db,
+      store: worker.store,
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      flushIntervalMs: 200,
+    });
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    const { model, stable, candidate } = await setUpModel(db, worker.store, gateway);
+    const stopTraffic = traffic(gateway, model);
+    const client = await temporalClient();
+    const plan: ReleasePlanInput = {
+      steps: [{ weight: 50, bake: '4s', checkInterval: '1s' }],
+      checks: [
+        { metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05, minSamples: 5 },
+      ],
+      inconclusiveLimit: 40,
+      loadTimeout: '20s',
+    };
+    const handle = await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
+      workflowId: `release/${model}/v${candidate}`,
+      taskQueue: worker.taskQueue,
+      args: [{ model, version: candidate, plan, requestedBy: 'test' }],
+    });
+    await expect
+      .poll(async () => (await handle.query<ReleaseStatus>('status')).stage, { timeout: 20_000 })
+      .toBe('canary');
+
+    await server.stop();
+    const during: ReleaseStatus[] = [];
+    let answered = 0;
+    const outageEnds = Date.now() + 10_000;
+    while (Date.now() < outageEnds) {
+      during.push(await handle.query<ReleaseStatus>('status'));
+      const row = (await corpusRows())[0]!;
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: `/v1/models/${model}/predict`,
+        payload: { input: { subject: row.subject, from: row.from, body: row.body } },
+      });
+      if (response.statusCode === 200) answered += 1;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    server = await startPostgres({ dataDir, port });
+    const result = await handle.result();
+    await stopTraffic();
+
+    expect(answered).toBe(during.length);
+    expect(during.every((status) => status.stage === 'canary' && status.step === 1)).toBe(true);
+    const outageRounds = during
+      .at(-1)!
+      .recentChecks.filter((round) =>
+        round.results.some((r) => /metrics source failed/.test(r.reason)),
+      );
+    expect(outageRounds.length).toBeGreaterThan(0);
+    expect(outageRounds.every((round) => round.verdict === 'inconclusive')).toBe(true);
+    expect(result.outcome, result.reason).toBe('promoted');
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(candidate);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 0, [candidate]: 10_000 });
+  });
+
+  it('finishes correctly after the worker is killed mid-canary, with no route change made twice', async () => {
+    const url = await freshPostgresUrl();
+    const db = openPostgres(url);
+    cleanups.push(() => db.close());
+    await migrate(db);
+    const home = scratchDir();
+    const store = new FileArtifactStore(path.join(home, 'artifacts'));
+    const gateway = new Gateway({
+      db,
+      store,
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      flushIntervalMs: 200,
+    });
+    await gateway.start();
+    cleanups.push(() => gateway.stop());
+    const { model, stable, candidate } = await setUpModel(db, store, gateway);
+    const env = {
+      ...process.env,
+      DATABASE_URL: url,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      MLOPS_TASK_QUEUE: uniqueName('release-crash'),
+      MLOPS_HOME: home,
+      LOG_LEVEL: 'warn',
+    };
+    const spawnWorker = (): ChildProcess => {
+      const child = spawn(process.execPath, [path.join(REPO, 'bin/mlops.mjs'), 'worker'], {
+        cwd: REPO,
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      cleanups.push(async () => child.kill('SIGKILL'));
+      return child;
+    };
+    const stopTraffic = traffic(gateway, model);
+    const client: Client = await temporalClient();
+    const plan: ReleasePlanInput = {
+      steps: [
+        { weight: 20, bake: '3s', checkInterval: '1s' },
+        { weight: 60, bake: '3s', checkInterval: '1s' },
+      ],
+      checks: [
+        { metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05, minSamples: 5 },
+      ],
+      inconclusiveLimit: 20,
+      loadTimeout: '30s',
+    };
+    const first = spawnWorker();
+    const handle = await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
+      workflowId: `release/${model}/v${candidate}`,
+      taskQueue: env.MLOPS_TASK_QUEUE,
+      args: [{ model, version: candidate, plan, requestedBy: 'test' }],
+    });
+    await expect
+      .poll(async () => (await handle.query<ReleaseStatus>('status').catch(() => null))?.stage, {
+        timeout: 60_000,
+      })
+      .toBe('canary');
+
+    first.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    spawnWorker();
+    const result = await handle.result();
+    await stopTraffic();
+
+    expect(result.outcome, result.reason).toBe('promoted');
+    // load, step 1, step 2, promote: four changes, each exactly once, generations 2..5.
+    const { rows } = await db.query<{ key: string; generation: number }>(
+      'SELECT key, generation FROM route_changes WHERE model = $1 ORDER BY generation',
+      [model],
+    );
+    expect(rows.map((row) => Number(row.generation))).toEqual([2, 3, 4, 5]);
+    expect(rows.map((row) => row.key.split('/').at(-1))).toEqual([
+      'load',
+      'step-1',
+      'step-2',
+      'promote',
+    ]);
+    expect(await readRoute(db, model)).toMatchObject({
+      generation: 5,
+      weights: { [stable]: 0, [candidate]: 10_000 },
+    });
+  });
+});
