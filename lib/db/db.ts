@@ -71,14 +71,60 @@ export function openPostgres(url: string, maxConnections = 10): Db {
 export async function openPglite(dir: string): Promise<Db> {
   const { PGlite } = await import('@electric-sql/pglite');
   fs.mkdirSync(path.dirname(path.resolve(dir)), { recursive: true });
-  const lite = await PGlite.create(dir);
+  const unlock = lockDirectory(dir);
+  let lite;
+  try {
+    lite = await PGlite.create(dir);
+  } catch (error) {
+    unlock();
+    throw error;
+  }
   return {
     kind: 'pglite',
     query: (sql, params) => runLite(lite, sql, params),
     transaction: (fn) =>
       lite.transaction(async (tx) => fn({ query: (sql, params) => runLite(tx, sql, params) })),
-    close: () => lite.close(),
+    close: async () => {
+      await lite.close();
+      unlock();
+    },
   };
+}
+
+/**
+ * PGlite is one process's database: a second process opening the same directory would
+ * write over the first. A lock file with the owner's pid refuses that; a lock left by a
+ * process that no longer runs is taken over.
+ */
+function lockDirectory(dir: string): () => void {
+  const lockFile = `${path.resolve(dir)}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(lockFile, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(fs.readFileSync(lockFile, 'utf8'));
+      if (isRunning(owner) && owner !== process.pid) {
+        throw new Error(
+          `the embedded database in ${dir} is in use by process ${owner}; stop that process, or give this one its own MLOPS_HOME or a DATABASE_URL`,
+          { cause: error },
+        );
+      }
+      fs.rmSync(lockFile, { force: true });
+    }
+  }
+  throw new Error(`cannot lock the embedded database in ${dir} (${lockFile})`);
+}
+
+function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 interface LiteRunner {

@@ -64,6 +64,17 @@ export async function startTemporalDevServer(options: {
     ...SEARCH_ATTRIBUTE_NAMES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
     ...(uiPort > 0 ? ['--ui-port', String(uiPort)] : ['--headless']),
   ];
+  // Something else on these ports would answer in our place: refuse instead of attaching to it.
+  for (const [what, taken] of [
+    ['Temporal', port],
+    ['Temporal UI', uiPort],
+  ] as const) {
+    if (taken > 0 && (await isListening(taken))) {
+      throw new PortInUseError(
+        `port ${taken} (${what}) is already in use on 127.0.0.1; stop what holds it, or choose another port (TEMPORAL_ADDRESS, --ui-port)`,
+      );
+    }
+  }
   const log = fs.openSync(options.logFile ?? `${options.dbFile}.log`, 'a');
   const child = spawn(cli, args, { stdio: ['ignore', log, log], detached: false });
   fs.closeSync(log);
@@ -79,6 +90,10 @@ export async function startTemporalDevServer(options: {
       `temporal dev server exited during start; see ${options.logFile ?? `${options.dbFile}.log`}`,
     );
   }
+  // A crash of this process must not leave the server running without its parent.
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
 
   return {
     address,
@@ -106,15 +121,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The dev server could not start because its port is taken. */
+export class PortInUseError extends Error {
+  override readonly name = 'PortInUseError';
+}
+
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
+    if (await isListening(port)) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`temporal dev server did not open port ${port} within ${timeoutMs} ms`);

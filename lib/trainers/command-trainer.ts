@@ -52,12 +52,22 @@ export async function runCommandTrainer(options: {
     'data',
     (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-4000)),
   );
+  // A trainer may exit without reading its input; the exit code tells what happened, not EPIPE.
+  child.stdin.on('error', () => undefined);
   child.stdin.end(JSON.stringify(options.input));
 
   const alive = setInterval(() => options.onAlive?.(), 1000);
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
   const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'ENOENT' || error.code === 'EACCES'
+          ? new TrainerError(
+              `trainer ${program} cannot be started (${error.code}); check trainer.command in the spec`,
+            )
+          : error,
+      ),
+    );
     child.on('close', resolve);
   }).finally(() => {
     clearInterval(alive);
