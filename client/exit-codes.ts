@@ -7,6 +7,8 @@ export const ExitCode = {
   BadInput: 2,
   /** Temporal, the API or the database could not be reached. */
   Unavailable: 3,
+  /** The workflow ran and failed (a trainer crashed, a run was terminated): see the message. */
+  Failed: 4,
 } as const;
 
 /** An error the CLI reports as one message and a specific exit code. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { WorkflowFailedError } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { loadConfig, type Config } from '../lib/config.js';
 import { InvalidInputError } from '../lib/errors.js';
@@ -356,6 +357,14 @@ async function serve(parts: {
   await stack.stop();
 }
 
+/** The innermost message of a failure chain: the trainer's error, not "Activity task failed". */
+function rootCause(error: Error): string {
+  const messages: string[] = [];
+  for (let current: unknown = error; current instanceof Error; current = current.cause)
+    messages.push(current.message);
+  return messages.at(-1) ?? error.message;
+}
+
 /** Runs the CLI and exits with the code CI expects. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
@@ -374,6 +383,12 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CliError) {
       process.stderr.write(`mlops: ${error.message}\n`);
       return error.exitCode;
+    }
+    if (error instanceof WorkflowFailedError) {
+      process.stderr.write(
+        `mlops: the workflow failed: ${rootCause(error)}\nIts history in the Temporal UI shows each attempt.\n`,
+      );
+      return ExitCode.Failed;
     }
     if (error instanceof InvalidInputError) {
       process.stderr.write(`mlops: ${error.message}\nFix the input and run the command again.\n`);

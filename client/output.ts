@@ -13,7 +13,7 @@ export function printRecord(record: ModelVersionRecord, uiUrl: string): void {
     `  snapshot         ${record.snapshotDigest}`,
     `  evaluation       accuracy=${metric(evaluation.accuracy)} precision=${metric(evaluation.precision)} recall=${metric(evaluation.recall)} f1=${metric(evaluation.f1)} roc_auc=${metric(evaluation.rocAuc)}`,
     `  latency          mean=${metric(evaluation.latencyMeanMs)}ms p99=${metric(evaluation.latencyP99Ms)}ms  size=${String(evaluation.modelSizeBytes ?? '-')} bytes`,
-    `  gate             ${record.gate ? (record.gate.passed ? 'passed' : `rejected: ${(record.gate.reasons as string[]).join('; ')}`) : 'not decided'}`,
+    `  gate             ${record.gate ? (record.gate.passed ? 'passed' : `rejected: ${(record.gate.reasons as string[]).join('; ')}`) : 'not decided'}${((record.gate?.notes as string[] | undefined) ?? []).map((note) => `\n                   note: ${note}`).join('')}`,
     `  rollback to      ${record.rollbackVersion === null ? '-' : `v${record.rollbackVersion}`}`,
     `  lineage          run=${record.lineage.runId} seed=${record.lineage.seed} trainer=${record.lineage.trainer} code=${record.lineage.codeRevision}`,
     `                   dataset=${record.lineage.datasetDigest}`,

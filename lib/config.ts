@@ -6,6 +6,18 @@ import { formatZodError } from './errors.js';
  * Process configuration, read once from the environment and validated with zod.
  * Every variable is optional; the defaults give a laptop setup under `.data/`.
  */
+/** A TCP port from the environment; an empty value means unset, not port 0. */
+const port = (fallback: number) =>
+  z.preprocess(
+    (value) => (value === '' || value === undefined ? undefined : Number(value)),
+    z
+      .number({ error: 'must be a port number' })
+      .int('must be a whole number')
+      .min(0)
+      .max(65535)
+      .default(fallback),
+  );
+
 export const ConfigSchema = z.object({
   MLOPS_HOME: z.string().min(1).default('.data'),
   DATABASE_URL: z
@@ -14,16 +26,19 @@ export const ConfigSchema = z.object({
     .optional(),
   TEMPORAL_ADDRESS: z
     .string()
-    .regex(/^[^:\s]+:\d+$/, 'must be host:port')
+    .regex(
+      /^[^:\s]+:([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$/,
+      'must be host:port with a port from 1 to 65535',
+    )
     .default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   MLOPS_TASK_QUEUE: z.string().min(1).default('mlops-training'),
   MLOPS_API_URL: z.string().url().default('http://127.0.0.1:8080'),
-  MLOPS_API_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  MLOPS_API_PORT: port(8080),
   /** Listen address of the API; 0.0.0.0 inside a container. */
   MLOPS_API_HOST: z.string().min(1).default('127.0.0.1'),
-  MLOPS_GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
+  MLOPS_GATEWAY_PORT: port(8090),
   MLOPS_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   /** Bearer token for admin endpoints (fault injection); unset disables them. */
   MLOPS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -45,7 +60,16 @@ export type Config = z.infer<typeof ConfigSchema> & {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(`invalid environment: ${formatZodError(parsed.error)}`);
+    // Show each bad value so the person can see the typo, but never a secret.
+    const shown = Object.fromEntries(
+      Object.entries(env).map(([key, value]) => [
+        key,
+        /TOKEN|PASSWORD|DATABASE_URL|SECRET/.test(key) ? '(hidden)' : value,
+      ]),
+    );
+    throw new ConfigError(
+      `invalid environment: ${formatZodError(parsed.error, shown)}; fix the variable and run again`,
+    );
   }
   const dataDir = path.resolve(parsed.data.MLOPS_HOME);
   return {

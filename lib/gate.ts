@@ -5,6 +5,8 @@ import type { GateMetric, GateSpec } from './spec/training-spec.js';
 export interface GateDecision {
   passed: boolean;
   reasons: string[];
+  /** What the gate could not check and why, e.g. regression rules with no version to compare. */
+  notes: string[];
   comparisons: Array<{
     metric: GateMetric;
     rule: 'minimum' | 'maxRegression';
@@ -23,7 +25,7 @@ export function decideGate(
   candidate: EvaluationReport,
   baseline: { version: number; report: EvaluationReport } | null,
 ): GateDecision {
-  const decision: GateDecision = { passed: true, reasons: [], comparisons: [] };
+  const decision: GateDecision = { passed: true, reasons: [], notes: [], comparisons: [] };
 
   for (const [metric, minimum] of entries(gate.minimum)) {
     const value = candidate[metric];
@@ -33,6 +35,12 @@ export function decideGate(
     }
   }
 
+  const regressionRules = entries(gate.maxRegression).length;
+  if (!baseline && regressionRules > 0) {
+    decision.notes.push(
+      `no version has alias ${gate.compareTo} (or it cannot be scored on this snapshot), so ${regressionRules} maxRegression rule(s) were not applied`,
+    );
+  }
   if (baseline) {
     for (const [metric, allowed] of entries(gate.maxRegression)) {
       const value = candidate[metric];
