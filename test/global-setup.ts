@@ -7,10 +7,12 @@ import { startTemporalDevServer, type TemporalDevServer } from '../lib/dev/tempo
 
 let temporal: TemporalDevServer | undefined;
 let postgres: PostgresServer | undefined;
+let testDir: string | undefined;
 
 /** Starts a real Temporal dev server and a real PostgreSQL server once per test run. */
 export async function setup(project: TestProject): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-test-'));
+  testDir = dir;
   [temporal, postgres] = await Promise.all([
     startTemporalDevServer({ dbFile: path.join(dir, 'temporal.db'), uiPort: 0 }),
     startPostgres(),
@@ -22,6 +24,8 @@ export async function setup(project: TestProject): Promise<void> {
 
 export async function teardown(): Promise<void> {
   await Promise.all([temporal?.stop(), postgres?.stop()]);
+  // Artifacts and databases of a run are hundreds of MB; a shared machine keeps none of them.
+  if (testDir && !process.env.MLOPS_KEEP_TEST_DATA) fs.rmSync(testDir, { recursive: true, force: true });
 }
 
 declare module 'vitest' {
