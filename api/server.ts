@@ -89,6 +89,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       .send({ error: { type: 'Internal', message: 'internal error; see the API log' } });
   });
 
+  const requireModel = async (model: string): Promise<void> => {
+    const { rows } = await db.query('SELECT 1 FROM models WHERE name = $1', [model]);
+    if (rows.length === 0)
+      throw new NotFoundError(`there is no model ${model}; \`mlops models ls\` lists the models`);
+  };
+
   app.get('/healthz', async () => {
     await db.query('SELECT 1');
     return { ok: true };
@@ -98,6 +104,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   app.get('/v1/models/:model/versions', async (request) => {
     const { model } = parseWith(ModelParams, request.params, 'path');
+    await requireModel(model);
     return { versions: await listVersions(db, model) };
   });
 
@@ -141,6 +148,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   app.get('/v1/models/:model/audit', async (request) => {
     const { model } = parseWith(ModelParams, request.params, 'path');
+    await requireModel(model);
     return { entries: await listAudit(db, model) };
   });
 
@@ -154,21 +162,17 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // Rollback drills: added latency and errors for one version on every gateway replica.
   app.put('/v1/admin/faults/:model/:ref', async (request, reply) => {
     if (!options.adminToken) {
-      return reply
-        .status(403)
-        .send({
-          error: {
-            type: 'Forbidden',
-            message: 'fault injection is disabled; set MLOPS_ADMIN_TOKEN on the API to enable it',
-          },
-        });
+      return reply.status(403).send({
+        error: {
+          type: 'Forbidden',
+          message: 'fault injection is disabled; set MLOPS_ADMIN_TOKEN on the API to enable it',
+        },
+      });
     }
     if (!constantTimeEqual(request.headers.authorization ?? '', `Bearer ${options.adminToken}`)) {
-      return reply
-        .status(401)
-        .send({
-          error: { type: 'Unauthorized', message: 'fault injection needs the admin bearer token' },
-        });
+      return reply.status(401).send({
+        error: { type: 'Unauthorized', message: 'fault injection needs the admin bearer token' },
+      });
     }
     const { model, ref } = parseWith(VersionParams, request.params, 'path');
     if (typeof ref !== 'number')

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { loadConfig, type Config } from '../lib/config.js';
@@ -28,7 +29,8 @@ import {
  */
 export function buildProgram(): Command {
   const program = new Command('mlops')
-    .description('MLOps control plane on Temporal: train, register, reproduce')
+    .description('MLOps control plane on Temporal: train, register, release, serve')
+    .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
 
@@ -39,6 +41,11 @@ export function buildProgram(): Command {
     )
     .option('--ui-port <port>', 'Temporal Web UI port', '8233')
     .action(async (options: { uiPort: string }) => {
+      if (!/^\d+$/.test(options.uiPort) || Number(options.uiPort) > 65535) {
+        throw new InvalidInputError(
+          `--ui-port: must be a port number from 0 (no UI) to 65535 (got ${JSON.stringify(options.uiPort)})`,
+        );
+      }
       await serve({
         devServer: true,
         worker: true,
@@ -357,6 +364,13 @@ async function serve(parts: {
   await stack.stop();
 }
 
+function packageVersion(): string {
+  const manifest = JSON.parse(
+    fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+  ) as { version: string };
+  return manifest.version;
+}
+
 /** The innermost message of a failure chain: the trainer's error, not "Activity task failed". */
 function rootCause(error: Error): string {
   const messages: string[] = [];
@@ -367,6 +381,11 @@ function rootCause(error: Error): string {
 
 /** Runs the CLI and exits with the code CI expects. */
 export async function main(argv: string[]): Promise<number> {
+  // `mlops ... | head` closes our stdout early; that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

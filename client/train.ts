@@ -9,6 +9,7 @@ import {
 import { defaultPayloadConverter } from '@temporalio/common';
 import { parse as parseYaml } from 'yaml';
 import type { TrainingHeartbeat } from '../activities/training.js';
+import { sha256Digest } from '../lib/artifacts/store.js';
 import { InvalidInputError } from '../lib/errors.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { TrainingSpecSchema, type TrainingSpec } from '../lib/spec/training-spec.js';
@@ -22,6 +23,21 @@ import type {
   TrainingPipelineResult,
   trainingPipelineWorkflow,
 } from '../workflows/training-pipeline.js';
+
+/** sha256 of the spec as JSON with sorted keys: equal for equal specs however they were written. */
+function canonicalDigest(value: unknown): string {
+  const canonical = (item: unknown): unknown =>
+    Array.isArray(item)
+      ? item.map(canonical)
+      : item !== null && typeof item === 'object'
+        ? Object.fromEntries(
+            Object.keys(item)
+              .sort()
+              .map((key) => [key, canonical((item as Record<string, unknown>)[key])]),
+          )
+        : item;
+  return sha256Digest(JSON.stringify(canonical(value)));
+}
 
 /** Reads and validates a YAML training spec; InvalidInputError names the file and the fields. */
 export function readTrainingSpec(file: string): { raw: unknown; spec: TrainingSpec } {
@@ -72,6 +88,7 @@ export async function startTraining(
   },
 ): Promise<{ handle: WorkflowHandle<typeof trainingPipelineWorkflow>; started: boolean }> {
   const workflowId = trainingWorkflowId(options.spec.model, options.runId);
+  const specDigest = canonicalDigest(options.spec);
   try {
     const handle = await client.workflow.start<typeof trainingPipelineWorkflow>(
       'trainingPipelineWorkflow',
@@ -84,12 +101,21 @@ export async function startTraining(
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [{ key: MlopsModel, value: options.spec.model }],
+        memo: { specDigest },
       },
     );
     return { handle, started: true };
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    return { handle: client.workflow.getHandle(workflowId), started: false };
+    const handle = client.workflow.getHandle<typeof trainingPipelineWorkflow>(workflowId);
+    // The same run id is the same run only for the same spec; anything else is a mistake.
+    const earlier = (await handle.describe()).memo?.specDigest;
+    if (typeof earlier === 'string' && earlier !== specDigest) {
+      throw new InvalidInputError(
+        `--run-id: ${options.runId} was already used for a different spec of ${options.spec.model} (spec digest ${earlier.slice(0, 19)}, now ${specDigest.slice(0, 19)}); use a new run id`,
+      );
+    }
+    return { handle, started: false };
   }
 }
 

@@ -25,7 +25,8 @@ export async function setup(project: TestProject): Promise<void> {
 export async function teardown(): Promise<void> {
   await Promise.all([temporal?.stop(), postgres?.stop()]);
   // Artifacts and databases of a run are hundreds of MB; a shared machine keeps none of them.
-  if (testDir && !process.env.MLOPS_KEEP_TEST_DATA) fs.rmSync(testDir, { recursive: true, force: true });
+  if (testDir && !process.env.MLOPS_KEEP_TEST_DATA)
+    fs.rmSync(testDir, { recursive: true, force: true });
 }
 
 declare module 'vitest' {

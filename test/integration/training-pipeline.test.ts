@@ -146,6 +146,30 @@ describe('trainingPipelineWorkflow', () => {
     expect(await listVersions(db, model)).toHaveLength(1);
   });
 
+  it('refuses a run id already used for a different spec, instead of answering with the old run', async () => {
+    const model = uniqueName('spam');
+    const raw = smallSpec(model);
+    const runId = uniqueName('ci');
+    await startTraining(client, {
+      raw,
+      spec: TrainingSpecSchema.parse(raw),
+      runId,
+      requestedBy: 'ci',
+      taskQueue: worker.taskQueue,
+    });
+    const changed = smallSpec(model, { seed: 99 });
+
+    await expect(
+      startTraining(client, {
+        raw: changed,
+        spec: TrainingSpecSchema.parse(changed),
+        runId,
+        requestedBy: 'ci',
+        taskQueue: worker.taskQueue,
+      }),
+    ).rejects.toThrow(/--run-id: .* was already used for a different spec/);
+  });
+
   it('trains anew and registers a new version when only one hyperparameter changes', async () => {
     const model = uniqueName('spam');
     const base = await train(smallSpec(model));
