@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setAlias } from '../lib/registry/aliases.js';
 import { evaluateCheck, type CheckResult, type StatsOrError } from '../lib/release/checks.js';
 import type { Check } from '../lib/release/plan.js';
@@ -115,6 +115,7 @@ export function releaseActivities(deps: ActivityDeps) {
       const deadline = Date.now() + input.timeoutMs;
       let lastProblem = 'no gateway replica has reported yet';
       while (Date.now() < deadline) {
+        Context.current().heartbeat(lastProblem);
         const stored = await readRoute(deps.db, input.model).catch(() => null);
         if (
           stored &&

@@ -87,8 +87,11 @@ const checks = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 2 },
 });
+// Waiting for replicas can take minutes; the heartbeat lets a crashed worker's wait be retried
+// within seconds instead of after the whole timeout.
 const routing = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
+  heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', maximumAttempts: 5 },
 });
 

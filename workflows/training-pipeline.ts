@@ -10,7 +10,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { DATA_ACTIVITY, TRAINING_ACTIVITY } from '../lib/temporal/activity-options.js';
+import {
+  DATA_ACTIVITY,
+  DATASET_ACTIVITY,
+  TRAINING_ACTIVITY,
+} from '../lib/temporal/activity-options.js';
 import type { SnapshotRef } from '../activities/catalog.js';
 import type { TrainedModel } from '../activities/training.js';
 import { decideGate, type GateDecision } from '../lib/gate.js';
@@ -52,6 +56,7 @@ export interface PipelineStatus {
 export const pipelineStatusQuery = defineQuery<PipelineStatus>('status');
 
 const data = proxyActivities<Activities>(DATA_ACTIVITY);
+const datasets = proxyActivities<Activities>(DATASET_ACTIVITY);
 const training = proxyActivities<Activities>(TRAINING_ACTIVITY);
 
 /**
@@ -93,8 +98,8 @@ export async function trainingPipelineWorkflow(
   });
   try {
     moveTo('snapshot', `importing ${spec.dataset.source} and cutting the date split`);
-    const dataset = await data.importDataset({ source: spec.dataset.source });
-    const snapshot = await data.createSnapshot({
+    const dataset = await datasets.importDataset({ source: spec.dataset.source });
+    const snapshot = await datasets.createSnapshot({
       dataset: dataset.dataset,
       datasetDigest: dataset.digest,
       split: spec.split,
@@ -222,7 +227,7 @@ function validateSpec(raw: unknown): TrainingSpec {
 
 async function evaluate(trained: TrainedModel, snapshot: SnapshotRef): Promise<EvaluationReport> {
   if (trained.trainerMetrics === null) {
-    return data.evaluateModel({
+    return datasets.evaluateModel({
       artifactDigest: trained.artifactDigest,
       snapshotDigest: snapshot.digest,
     });
@@ -251,7 +256,7 @@ async function evaluateBaseline(
 ): Promise<{ version: number; evaluation: EvaluationReport } | null> {
   const current = await data.findAliasedVersion({ model: spec.model, alias: spec.gate.compareTo });
   if (!current || !current.lineage.trainer.startsWith('builtin:')) return null;
-  const evaluation = await data.evaluateModel({
+  const evaluation = await datasets.evaluateModel({
     artifactDigest: current.artifactDigest,
     snapshotDigest: snapshot.digest,
   });
