@@ -166,40 +166,22 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         `${who.approver} may not approve releases of ${input.model}; approvers: ${allowed.join(', ') || 'none configured'}`,
       );
   };
-  setHandler(
-    approveUpdate,
-    (who) => {
-      control.decision = { approved: true, by: who };
-      return `approved by ${who.approver}`;
-    },
-    {
-      validator: (who) => {
-        refuseWhenOver();
-        if (!control.gate || control.decision)
-          throw new Error(
-            `release ${releaseId} is not waiting for an approval (stage ${status.stage})`,
-          );
-        requireApprover(who, control.gate);
-      },
-    },
-  );
-  setHandler(
-    rejectUpdate,
-    (who) => {
-      control.decision = { approved: false, by: who };
-      return `rejected by ${who.approver}`;
-    },
-    {
-      validator: (who) => {
-        refuseWhenOver();
-        if (!control.gate || control.decision)
-          throw new Error(
-            `release ${releaseId} is not waiting for an approval (stage ${status.stage})`,
-          );
-        requireApprover(who, control.gate);
-      },
-    },
-  );
+  // Approve and reject answer the same gate: only while one is open, only by its approvers.
+  const gateValidator = (who: ApprovalInput): void => {
+    refuseWhenOver();
+    if (!control.gate || control.decision) {
+      throw new Error(
+        `release ${releaseId} is not waiting for an approval (stage ${status.stage})`,
+      );
+    }
+    requireApprover(who, control.gate);
+  };
+  const decide = (approved: boolean) => (who: ApprovalInput) => {
+    control.decision = { approved, by: who };
+    return `${approved ? 'approved' : 'rejected'} by ${who.approver}`;
+  };
+  setHandler(approveUpdate, decide(true), { validator: gateValidator });
+  setHandler(rejectUpdate, decide(false), { validator: gateValidator });
   setHandler(
     abortUpdate,
     (who) => {

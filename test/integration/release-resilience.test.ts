@@ -6,14 +6,13 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { FileArtifactStore } from '../../lib/artifacts/store.js';
-import { openPostgres, type Db } from '../../lib/db/db.js';
+import { openPostgres } from '../../lib/db/db.js';
 import { migrate } from '../../lib/db/migrate.js';
 import { startPostgres, type PostgresServer } from '../../lib/dev/postgres-server.js';
 import { createLogger } from '../../lib/logger.js';
-import { setAlias } from '../../lib/registry/aliases.js';
 import { findAliasedVersion } from '../../lib/registry/versions.js';
 import type { ReleasePlanInput } from '../../lib/release/plan.js';
-import { readRoute, writeRoute } from '../../lib/serving/route-store.js';
+import { readRoute } from '../../lib/serving/route-store.js';
 import { Gateway } from '../../serving/gateway.js';
 import type { releaseWorkflow, ReleaseStatus } from '../../workflows/release.js';
 import {
@@ -23,7 +22,8 @@ import {
   temporalClient,
   uniqueName,
 } from '../helpers/env.js';
-import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
+import { corpusRows } from '../helpers/models.js';
+import { modelWithCandidate, sendTraffic } from '../helpers/release.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -33,54 +33,10 @@ describe('a release under failure', () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   });
 
-  /** Real e-mails to the gateway every 5 ms until the returned function is called. */
   const traffic = (gateway: Gateway, model: string): (() => Promise<void>) => {
-    let running = true;
-    const loop = (async () => {
-      const rows = await corpusRows();
-      for (let i = 0; running; i++) {
-        const row = rows[i % rows.length]!;
-        await gateway.app
-          .inject({
-            method: 'POST',
-            url: `/v1/models/${model}/predict`,
-            payload: { input: { subject: row.subject, from: row.from, body: row.body } },
-          })
-          .catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    const stop = async (): Promise<void> => {
-      running = false;
-      await loop;
-    };
+    const stop = sendTraffic(gateway, model);
     cleanups.push(stop);
     return stop;
-  };
-
-  const setUpModel = async (db: Db, store: FileArtifactStore, gateway: Gateway) => {
-    const model = uniqueName('resilient');
-    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
-    const v2 = await registerTrainedVersion(db, store, model, { seed: 2 });
-    await setAlias(
-      db,
-      { model, alias: 'production', version: v1.version },
-      { actor: 'test', channel: 'system', reason: 'setup' },
-    );
-    await writeRoute(
-      db,
-      {
-        model,
-        generation: 1,
-        weights: { [v1.version]: 10_000 },
-        shadow: null,
-        warm: [],
-        sticky: false,
-      },
-      'setup',
-    );
-    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
-    return { model, stable: v1.version, candidate: v2.version };
   };
 
   it('holds the step with inconclusive checks while PostgreSQL is down for 10 s, keeps serving, then finishes', async () => {
@@ -105,7 +61,9 @@ describe('a release under failure', () => {
     });
     await gateway.start();
     cleanups.push(() => gateway.stop());
-    const { model, stable, candidate } = await setUpModel(db, worker.store, gateway);
+    const { model, stable, candidate } = await modelWithCandidate(db, worker.store, gateway, {
+      prefix: 'resilient',
+    });
     const stopTraffic = traffic(gateway, model);
     const client = await temporalClient();
     const plan: ReleasePlanInput = {
@@ -187,7 +145,9 @@ describe('a release under failure', () => {
     });
     await gateway.start();
     cleanups.push(() => gateway.stop());
-    const { model, stable, candidate } = await setUpModel(db, store, gateway);
+    const { model, stable, candidate } = await modelWithCandidate(db, store, gateway, {
+      prefix: 'resilient',
+    });
     const env = {
       ...process.env,
       DATABASE_URL: url,

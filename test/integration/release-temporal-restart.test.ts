@@ -9,14 +9,12 @@ import {
   type TemporalDevServer,
 } from '../../lib/dev/temporal-server.js';
 import { createLogger } from '../../lib/logger.js';
-import { setAlias } from '../../lib/registry/aliases.js';
 import { findAliasedVersion } from '../../lib/registry/versions.js';
-import { writeRoute } from '../../lib/serving/route-store.js';
 import { Gateway } from '../../serving/gateway.js';
 import { createTrainingWorker } from '../../workers/training-worker.js';
 import type { releaseWorkflow, ReleaseStatus } from '../../workflows/release.js';
 import { freshDatabase, scratchDir, uniqueName, workflowBundle } from '../helpers/env.js';
-import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
+import { modelWithCandidate, sendTraffic } from '../helpers/release.js';
 
 describe('a release while the Temporal server restarts', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -43,27 +41,9 @@ describe('a release while the Temporal server restarts', () => {
     await gateway.start();
     cleanups.push(() => gateway.stop());
 
-    const model = uniqueName('restart');
-    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
-    const v2 = await registerTrainedVersion(db, store, model, { seed: 2 });
-    await setAlias(
-      db,
-      { model, alias: 'production', version: v1.version },
-      { actor: 'test', channel: 'system', reason: 'setup' },
-    );
-    await writeRoute(
-      db,
-      {
-        model,
-        generation: 1,
-        weights: { [v1.version]: 10_000 },
-        shadow: null,
-        warm: [],
-        sticky: false,
-      },
-      'setup',
-    );
-    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
+    const { model, candidate } = await modelWithCandidate(db, store, gateway, {
+      prefix: 'restart',
+    });
 
     const taskQueue = uniqueName('restart-queue');
     const nativeConnection = await NativeConnection.connect({ address: server.address });
@@ -86,23 +66,7 @@ describe('a release while the Temporal server restarts', () => {
       await nativeConnection.close();
     });
 
-    let sending = true;
-    const traffic = (async () => {
-      const rows = await corpusRows();
-      for (let i = 0; sending; i++) {
-        const row = rows[i % rows.length]!;
-        await gateway.app.inject({
-          method: 'POST',
-          url: `/v1/models/${model}/predict`,
-          payload: { input: { subject: row.subject, from: row.from, body: row.body } },
-        });
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    cleanups.push(async () => {
-      sending = false;
-      await traffic;
-    });
+    cleanups.push(sendTraffic(gateway, model));
 
     const client = new Client({
       connection: await Connection.connect({ address: server.address }),
@@ -115,11 +79,11 @@ describe('a release while the Temporal server restarts', () => {
       inconclusiveLimit: 30,
       loadTimeout: '20s',
     };
-    const workflowId = `release/${model}/v${v2.version}`;
+    const workflowId = `release/${model}/v${candidate}`;
     const handle = await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
       workflowId,
       taskQueue,
-      args: [{ model, version: v2.version, plan, requestedBy: 'test' }],
+      args: [{ model, version: candidate, plan, requestedBy: 'test' }],
     });
     await expect
       .poll(async () => (await handle.query<ReleaseStatus>('status')).stage, { timeout: 20_000 })
@@ -133,6 +97,6 @@ describe('a release while the Temporal server restarts', () => {
     const result = await after.workflow.getHandle<typeof releaseWorkflow>(workflowId).result();
     expect(result.outcome, result.reason).toBe('promoted');
     expect(result.status.timeline.filter((event) => event.event === 'canary')).toHaveLength(1);
-    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(v2.version);
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(candidate);
   });
 });

@@ -2,23 +2,15 @@ import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporal
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../lib/db/db.js';
 import { createLogger } from '../../lib/logger.js';
-import { setAlias } from '../../lib/registry/aliases.js';
 import { findAliasedVersion } from '../../lib/registry/versions.js';
 import type { ReleasePlanInput } from '../../lib/release/plan.js';
 import { versionStats } from '../../lib/serving/metric-store.js';
-import { readRoute, writeRoute } from '../../lib/serving/route-store.js';
+import { readRoute } from '../../lib/serving/route-store.js';
 import { Gateway } from '../../serving/gateway.js';
 import type { releaseWorkflow, ReleaseResult } from '../../workflows/release.js';
-import {
-  freshDatabase,
-  startTestWorker,
-  temporalClient,
-  uniqueName,
-  type TestWorker,
-} from '../helpers/env.js';
-import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
+import { registerTrainedVersion } from '../helpers/models.js';
+import { modelWithCandidate, sendTraffic } from '../helpers/release.js';
 
 const quickPlan = (overrides: Partial<ReleasePlanInput> = {}): ReleasePlanInput => ({
   steps: [{ weight: 50, bake: '2s', checkInterval: '1s' }],
@@ -48,68 +40,20 @@ describe('releaseWorkflow', () => {
     await gateway.start();
     client = await temporalClient();
   });
-  const stoppers: Array<() => void> = [];
   afterAll(async () => {
-    for (const stop of stoppers) stop();
+    for (const stop of stoppers) await stop();
     await gateway?.stop();
     await worker?.stop();
     await db?.close();
   });
 
-  /** A model with v1 in production serving 100%, and a registered candidate v2. */
-  const modelWithCandidate = async (options: { corruptCandidate?: boolean } = {}) => {
-    // The store is content-addressed: a corrupted candidate needs bytes no other test shares.
-    const model = uniqueName('rel');
-    const v1 = await registerTrainedVersion(db, worker.store, model, { seed: 1 });
-    const v2 = await registerTrainedVersion(db, worker.store, model, {
-      seed: options.corruptCandidate ? 99 : 2,
-    });
-    await setAlias(
-      db,
-      { model, alias: 'production', version: v1.version },
-      { actor: 'test', channel: 'system', reason: 'setup' },
-    );
-    await writeRoute(
-      db,
-      {
-        model,
-        generation: 1,
-        weights: { [v1.version]: 10_000 },
-        shadow: null,
-        warm: [],
-        sticky: false,
-      },
-      'setup',
-    );
-    if (options.corruptCandidate) {
-      const file = fileURLToPath(worker.store.uriFor(v2.digest));
-      fs.writeFileSync(file, Buffer.concat([fs.readFileSync(file), Buffer.from('!')]));
-    }
-    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
-    return { model, stable: v1.version, candidate: v2.version };
-  };
-
-  /** Sends real e-mails to the gateway, with feedback, until stopped. */
-  const traffic = (model: string) => {
-    let running = true;
-    stoppers.push(() => void (running = false));
-    const loop = (async () => {
-      const rows = await corpusRows();
-      for (let i = 0; running; i++) {
-        const row = rows[i % rows.length]!;
-        if (!running) break;
-        await gateway.app.inject({
-          method: 'POST',
-          url: `/v1/models/${model}/predict`,
-          payload: { input: { subject: row.subject, from: row.from, body: row.body } },
-        });
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    return async () => {
-      running = false;
-      await loop;
-    };
+  const stoppers: Array<() => Promise<void>> = [];
+  const withCandidate = (options: { corruptCandidate?: boolean } = {}) =>
+    modelWithCandidate(db, worker.store, gateway, options);
+  const traffic = (model: string): (() => Promise<void>) => {
+    const stop = sendTraffic(gateway, model);
+    stoppers.push(stop);
+    return stop;
   };
 
   const start = (
@@ -125,7 +69,7 @@ describe('releaseWorkflow', () => {
     });
 
   it('moves traffic step by step with passing checks and promotes the candidate', async () => {
-    const { model, stable, candidate } = await modelWithCandidate();
+    const { model, stable, candidate } = await withCandidate();
     const stop = traffic(model);
     const handle = await start(
       model,
@@ -153,7 +97,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('rolls back to 100% stable when injected errors make the checks fail', async () => {
-    const { model, stable, candidate } = await modelWithCandidate();
+    const { model, stable, candidate } = await withCandidate();
     await db.query(
       'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 1, $3)',
       [model, candidate, 'test'],
@@ -175,7 +119,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('never advances on inconclusive checks when the canary gets no traffic, then fails and rolls back', async () => {
-    const { model, stable, candidate } = await modelWithCandidate();
+    const { model, stable, candidate } = await withCandidate();
     const result = await (await start(model, candidate, quickPlan())).result();
 
     expect(result.outcome).toBe('rolled-back');
@@ -185,7 +129,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('waits when values sit between the pass and fail bands after the bake time, and fails at the inconclusive limit', async () => {
-    const { model, candidate } = await modelWithCandidate();
+    const { model, candidate } = await withCandidate();
     await db.query(
       'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 0.3, $3)',
       [model, candidate, 'test'],
@@ -206,7 +150,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('refuses a plan that names an unknown metric before any traffic moves', async () => {
-    const { model, stable, candidate } = await modelWithCandidate();
+    const { model, stable, candidate } = await withCandidate();
     const handle = await start(
       model,
       candidate,
@@ -224,7 +168,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('fails before any traffic or shadow copy reaches a candidate whose artifact is corrupt', async () => {
-    const { model, stable, candidate } = await modelWithCandidate({ corruptCandidate: true });
+    const { model, stable, candidate } = await withCandidate({ corruptCandidate: true });
     const stop = traffic(model);
     const result = await (
       await start(model, candidate, quickPlan({ shadow: { percent: 50, duration: '2s' } }))
@@ -240,7 +184,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('leaves everything as it is when abort comes after the release ended', async () => {
-    const { model, candidate } = await modelWithCandidate();
+    const { model, candidate } = await withCandidate();
     const stop = traffic(model);
     const handle = await start(model, candidate, quickPlan());
     await handle.result();
@@ -254,7 +198,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('lets only a named approver approve, and a newer release wait until the route is free', async () => {
-    const { model, stable, candidate } = await modelWithCandidate();
+    const { model, stable, candidate } = await withCandidate();
     const v3 = await registerTrainedVersion(db, worker.store, model, { seed: 3 });
     const stop = traffic(model);
     const first = await start(
@@ -292,7 +236,7 @@ describe('releaseWorkflow', () => {
   });
 
   it('settles promote racing abort on one outcome that route, registry and audit log agree on', async () => {
-    const { model, stable, candidate } = await modelWithCandidate();
+    const { model, stable, candidate } = await withCandidate();
     const stop = traffic(model);
     const handle = await start(
       model,
