@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
+import os from 'node:os';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { loadConfig, type Config } from '../lib/config.js';
@@ -318,6 +319,7 @@ export function buildProgram(): Command {
     config: loadCliConfig,
     temporal: () => connectTemporal(loadCliConfig()),
     actor: requester,
+    api: () => new ApiClient(loadCliConfig().MLOPS_API_URL),
   });
 
   program.addOption(new Option('--verbose', 'debug logging').hideHelp());
@@ -333,7 +335,12 @@ function loadCliConfig(): Config {
 }
 
 function requester(): string {
-  return process.env.MLOPS_ACTOR ?? process.env.GITHUB_ACTOR ?? process.env.USER ?? 'unknown';
+  return (
+    process.env.MLOPS_ACTOR ??
+    process.env.GITHUB_ACTOR ??
+    process.env.USER ??
+    os.userInfo().username
+  );
 }
 
 function printJson(value: unknown): void {

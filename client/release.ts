@@ -18,6 +18,7 @@ import type {
   ReleaseResult,
   ReleaseStatus,
 } from '../workflows/release.js';
+import type { ApiClient } from './api-client.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** Reads and validates a release plan; unknown metrics or fields are refused before anything starts. */
@@ -75,7 +76,12 @@ export function printStatus(status: ReleaseStatus): void {
  */
 export function addReleaseCommands(
   program: Command,
-  context: { config: () => Config; temporal: () => Promise<Client>; actor: () => string },
+  context: {
+    config: () => Config;
+    temporal: () => Promise<Client>;
+    actor: () => string;
+    api: () => ApiClient;
+  },
 ): void {
   const release = program
     .command('release')
@@ -101,6 +107,8 @@ export function addReleaseCommands(
       ) => {
         const version = parseVersion(versionText);
         const plan = readReleasePlan(options.file);
+        // A release of a version that is not registered is bad input: refuse before starting anything.
+        await context.api().get(`/v1/models/${encodeURIComponent(model)}/versions/${version}`);
         const config = context.config();
         const client = await context.temporal();
         const workflowId = releaseWorkflowId(model, version);
@@ -182,7 +190,7 @@ export function addReleaseCommands(
           );
         } catch (error) {
           throw new CliError(
-            `${name} refused: ${updateRefusal(error, model, version)}`,
+            `${name} refused: ${await updateRefusal(error, handle, model, version)}`,
             ExitCode.BadInput,
           );
         }
@@ -215,11 +223,22 @@ export function addReleaseCommands(
   }
 }
 
-function updateRefusal(error: unknown, model: string, version: string): string {
-  if (error instanceof WorkflowNotFoundError) return `there is no release of ${model} v${version}`;
+/** Why an operation was refused, in the words a person needs: the validator's, or the release's state. */
+async function updateRefusal(
+  error: unknown,
+  handle: { describe(): Promise<{ status: { name: string } }>; query<T>(name: string): Promise<T> },
+  model: string,
+  version: string,
+): Promise<string> {
   if (error instanceof WorkflowUpdateFailedError) return error.cause?.message ?? error.message;
-  const message = (error as Error).message;
-  return /already completed|not found/i.test(message)
-    ? `the release of ${model} v${version} is over; nothing was changed`
-    : message;
+  const description = await handle.describe().catch(() => null);
+  if (!description) return `there is no release of ${model} v${version}`;
+  if (description.status.name !== 'RUNNING') {
+    const outcome = await handle
+      .query<ReleaseStatus>('status')
+      .then((status) => status.outcome)
+      .catch(() => description.status.name.toLowerCase());
+    return `the release of ${model} v${version} is over (${outcome}); nothing was changed`;
+  }
+  return (error as Error).message;
 }

@@ -4,7 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
-import { EmailFeaturesSchema, type EmailFeatures } from '../lib/corpus/email-row.js';
+import type { EmailFeatures } from '../lib/corpus/email-row.js';
 import type { Db } from '../lib/db/db.js';
 import { formatZodError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -45,10 +45,32 @@ interface Prediction {
   at: number;
 }
 
-const PredictBody = z.union([
-  z.object({ input: EmailFeaturesSchema.partial() }).strict(),
-  z.object({ inputs: z.array(EmailFeaturesSchema.partial()).min(1).max(1000) }).strict(),
-]);
+/** One e-mail to classify: any of its fields may be empty, not all, and no others. */
+const EmailInput = z
+  .object({
+    subject: z.string().default(''),
+    from: z.string().default(''),
+    body: z.string().default(''),
+  })
+  .strict()
+  .refine(
+    (email) => email.subject !== '' || email.from !== '' || email.body !== '',
+    'must have a non-empty subject, from or body',
+  );
+const PredictBody = z
+  .object({
+    input: EmailInput.optional(),
+    inputs: z
+      .array(EmailInput)
+      .min(1, 'must hold at least one input')
+      .max(1000, 'must hold at most 1000 inputs')
+      .optional(),
+  })
+  .strict()
+  .refine(
+    (body) => (body.input === undefined) !== (body.inputs === undefined),
+    'must have exactly one of input (one e-mail) or inputs (a batch)',
+  );
 const FeedbackBody = z
   .object({ predictionId: z.string().uuid(), label: z.enum(['spam', 'ham']) })
   .strict();
@@ -337,16 +359,11 @@ export class Gateway {
           error: { type: 'NotFound', message: `model ${model} has no route on this gateway` },
         });
 
-      const inputs = 'input' in parsed.data ? [parsed.data.input] : parsed.data.inputs;
+      const inputs = parsed.data.input ? [parsed.data.input] : parsed.data.inputs!;
       const stickyKey = request.headers[STICKY_HEADER] as string | undefined;
       const answers = [];
       for (const input of inputs) {
-        const answer = this.predictOne(
-          model,
-          route,
-          { subject: input.subject ?? '', from: input.from ?? '', body: input.body ?? '' },
-          stickyKey,
-        );
+        const answer = this.predictOne(model, route, input, stickyKey);
         if (answer === null)
           return reply.status(503).send({
             error: {
@@ -366,7 +383,7 @@ export class Gateway {
           error: { type: 'PredictionFailed', message: failed.error, version: failed.version },
         });
       const body = { model, generation: route.generation, predictions: answers };
-      return 'input' in parsed.data ? { model, generation: route.generation, ...answers[0] } : body;
+      return parsed.data.input ? { model, generation: route.generation, ...answers[0] } : body;
     });
 
     app.post('/v1/feedback', async (request, reply) => {

@@ -38,7 +38,7 @@ export interface ReleaseInput {
 }
 
 export type ReleaseOutcome =
-  'running' | 'promoted' | 'rolled-back' | 'rejected' | 'aborted' | 'reverted';
+  'running' | 'promoted' | 'rolled-back' | 'rejected' | 'aborted' | 'reverted' | 'failed';
 
 export interface ReleaseEvent {
   at: string;
@@ -215,8 +215,20 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       },
     },
   );
-  setHandler(pauseSignal, () => void (status.paused = !isOver()));
-  setHandler(resumeSignal, () => void (status.paused = false));
+  const note = (event: string, details: string): void => {
+    status.timeline.push({ at: new Date().toISOString(), event, details });
+    setCurrentDetails(timelineMarkdown(status));
+  };
+  setHandler(pauseSignal, (who) => {
+    if (isOver() || status.paused) return;
+    status.paused = true;
+    note('paused', `by ${who.approver} (${who.channel}): checks go on, steps do not advance`);
+  });
+  setHandler(resumeSignal, (who) => {
+    if (!status.paused) return;
+    status.paused = false;
+    note('resumed', `by ${who.approver} (${who.channel})`);
+  });
 
   upsertSearchAttributes([
     { key: MlopsModel, value: input.model },
@@ -224,19 +236,6 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     { key: MlopsOutcome, value: 'running' },
   ]);
 
-  // Only one release owns a model's route; a newer release waits for the older to end.
-  for (;;) {
-    const { owner } = await act.claimRoute({ model: input.model, releaseId });
-    if (owner === releaseId) break;
-    status.waitingFor = `release ${owner} owns the route of ${input.model}`;
-    await transition('waiting-for-route', status.waitingFor);
-    await sleep('10s');
-  }
-  status.waitingFor = null;
-
-  const candidate = await act.getModelVersion({ model: input.model, version: input.version });
-  const stable = await act.findAliasedVersion({ model: input.model, alias: 'production' });
-  status.stable = stable?.version ?? null;
   const record = (stage: string) =>
     act.recordRelease({
       releaseId,
@@ -249,6 +248,39 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       summary: { weights: status.weights, step: status.step },
     });
 
+  // Read-only lookups come before the route is claimed: a version that does not exist must
+  // fail the release without holding the route of its model.
+  let candidate: Awaited<ReturnType<typeof act.getModelVersion>>;
+  try {
+    candidate = await act.getModelVersion({ model: input.model, version: input.version });
+  } catch (error) {
+    status.outcome = 'failed';
+    upsertSearchAttributes([
+      { key: MlopsOutcome, value: 'failed' },
+      { key: MlopsStage, value: 'done' },
+    ]);
+    throw error;
+  }
+
+  // Only one release owns a model's route; a newer release waits for the older to end, and
+  // may be aborted while it waits.
+  for (;;) {
+    const { owner } = await act.claimRoute({ model: input.model, releaseId });
+    if (owner === releaseId) break;
+    if (status.stage !== 'waiting-for-route') {
+      await transition('waiting-for-route', `release ${owner} owns the route of ${input.model}`);
+    }
+    status.waitingFor = `release ${owner} owns the route of ${input.model}`;
+    if (await condition(() => control.abort !== null, '10s')) {
+      const reason = `aborted by ${control.abort!.approver} (${control.abort!.channel}) while waiting for the route; traffic was never touched`;
+      await finish('aborted', reason);
+      return { outcome: 'aborted', reason, status };
+    }
+  }
+  status.waitingFor = null;
+
+  const stable = await act.findAliasedVersion({ model: input.model, alias: 'production' });
+  status.stable = stable?.version ?? null;
   let routeChanges = 0;
   const setWeights = async (
     purpose: string,

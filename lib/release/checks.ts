@@ -44,7 +44,7 @@ export function evaluateCheck(
     candidate: candidateValue,
     stable: stableValue,
     samples,
-    reason,
+    reason: `${check.metric}: ${reason}`,
   });
 
   if (!candidate.ok) return inconclusive(`metrics source failed: ${candidate.error}`);

@@ -24,8 +24,7 @@ export const METRICS = {
 export type MetricName = keyof typeof METRICS;
 
 const MetricSchema = z.enum(Object.keys(METRICS) as [MetricName, ...MetricName[]], {
-  error: (issue) =>
-    `must be one of ${Object.keys(METRICS).join(', ')} (got ${JSON.stringify(issue.input)})`,
+  error: () => `must be one of ${Object.keys(METRICS).join(', ')}`,
 });
 
 /**

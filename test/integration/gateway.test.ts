@@ -274,6 +274,33 @@ describe('gateway', () => {
       payload: { input: { subject: 42 } },
     });
     expect(response.statusCode).toBe(400);
-    expect(response.json<{ error: { message: string } }>().error.message).toMatch(/subject/);
+    expect(response.json<{ error: { message: string } }>().error.message).toMatch(
+      /input\.subject: .*expected string/,
+    );
+
+    const misspelt = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { input: { subjekt: 'hello' } },
+    });
+    expect(misspelt.json<{ error: { message: string } }>().error.message).toMatch(
+      /input\.subjekt: unknown field/,
+    );
+    const empty = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { input: {} },
+    });
+    expect(empty.json<{ error: { message: string } }>().error.message).toMatch(
+      /input: must have a non-empty subject, from or body/,
+    );
+    const tooMany = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { inputs: Array.from({ length: 1001 }, () => ({ subject: 'x' })) },
+    });
+    expect(tooMany.json<{ error: { message: string } }>().error.message).toMatch(
+      /inputs: must hold at most 1000 inputs/,
+    );
   });
 });

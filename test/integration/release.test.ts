@@ -123,7 +123,7 @@ describe('releaseWorkflow', () => {
     const result = await (await start(model, candidate, quickPlan())).result();
 
     expect(result.outcome).toBe('rolled-back');
-    expect(result.reason).toMatch(/inconclusive 4 times in a row: 0 of 5 samples/);
+    expect(result.reason).toMatch(/inconclusive 4 times in a row: error_rate: 0 of 5 samples/);
     expect(result.status.timeline.map((event) => event.event)).not.toContain('promoted');
     expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
   });

@@ -41,7 +41,7 @@ describe('evaluateCheck', () => {
     );
     expect(result).toMatchObject({
       verdict: 'inconclusive',
-      reason: 'metrics source failed: connect ECONNREFUSED',
+      reason: 'error_rate: metrics source failed: connect ECONNREFUSED',
     });
   });
 
@@ -54,7 +54,7 @@ describe('evaluateCheck', () => {
     expect(result).toMatchObject({
       verdict: 'inconclusive',
       samples: 3,
-      reason: '3 of 30 samples',
+      reason: 'error_rate: 3 of 30 samples',
     });
   });
 
@@ -92,10 +92,10 @@ describe('evaluateCheck', () => {
       ).verdict,
     ).toBe('fail');
     expect(evaluateCheck(latency, stats({}), stats({ requests: 2 })).reason).toBe(
-      'stable has 2 of 30 samples',
+      'latency_p99: stable has 2 of 30 samples',
     );
     expect(evaluateCheck(latency, stats({}), null).reason).toBe(
-      'there is no stable version to compare with',
+      'latency_p99: there is no stable version to compare with',
     );
 
     const accuracy = check({
