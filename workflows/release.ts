@@ -7,6 +7,7 @@ import {
   defineSignal,
   defineUpdate,
   isCancellation,
+  patched,
   log,
   proxyActivities,
   setCurrentDetails,
@@ -250,34 +251,50 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
 
   // Read-only lookups come before the route is claimed: a version that does not exist must
   // fail the release without holding the route of its model.
-  let candidate: Awaited<ReturnType<typeof act.getModelVersion>>;
-  try {
-    candidate = await act.getModelVersion({ model: input.model, version: input.version });
-  } catch (error) {
-    status.outcome = 'failed';
-    upsertSearchAttributes([
-      { key: MlopsOutcome, value: 'failed' },
-      { key: MlopsStage, value: 'done' },
-    ]);
-    throw error;
-  }
+  const lookUpCandidate = async (): Promise<Awaited<ReturnType<typeof act.getModelVersion>>> => {
+    try {
+      return await act.getModelVersion({ model: input.model, version: input.version });
+    } catch (error) {
+      status.outcome = 'failed';
+      upsertSearchAttributes([
+        { key: MlopsOutcome, value: 'failed' },
+        { key: MlopsStage, value: 'done' },
+      ]);
+      throw error;
+    }
+  };
 
   // Only one release owns a model's route; a newer release waits for the older to end, and
-  // may be aborted while it waits.
-  for (;;) {
-    const { owner } = await act.claimRoute({ model: input.model, releaseId });
-    if (owner === releaseId) break;
-    if (status.stage !== 'waiting-for-route') {
-      await transition('waiting-for-route', `release ${owner} owns the route of ${input.model}`);
+  // may be aborted while it waits. True when it was aborted.
+  const claimRouteOrAbort = async (): Promise<boolean> => {
+    for (;;) {
+      const { owner } = await act.claimRoute({ model: input.model, releaseId });
+      if (owner === releaseId) break;
+      if (status.stage !== 'waiting-for-route') {
+        await transition('waiting-for-route', `release ${owner} owns the route of ${input.model}`);
+      }
+      status.waitingFor = `release ${owner} owns the route of ${input.model}`;
+      if (await condition(() => control.abort !== null, '10s')) return true;
     }
-    status.waitingFor = `release ${owner} owns the route of ${input.model}`;
-    if (await condition(() => control.abort !== null, '10s')) {
-      const reason = `aborted by ${control.abort!.approver} (${control.abort!.channel}) while waiting for the route; traffic was never touched`;
-      await finish('aborted', reason);
-      return { outcome: 'aborted', reason, status };
-    }
+    status.waitingFor = null;
+    return false;
+  };
+
+  // Releases started before the lookup moved ahead of the claim replay in their old order.
+  let candidate: Awaited<ReturnType<typeof act.getModelVersion>>;
+  let abortedWaiting: boolean;
+  if (patched('look-up-candidate-before-claiming-route')) {
+    candidate = await lookUpCandidate();
+    abortedWaiting = await claimRouteOrAbort();
+  } else {
+    abortedWaiting = await claimRouteOrAbort();
+    candidate = await lookUpCandidate();
   }
-  status.waitingFor = null;
+  if (abortedWaiting) {
+    const reason = `aborted by ${control.abort!.approver} (${control.abort!.channel}) while waiting for the route; traffic was never touched`;
+    await finish('aborted', reason);
+    return { outcome: 'aborted', reason, status };
+  }
 
   const stable = await act.findAliasedVersion({ model: input.model, alias: 'production' });
   status.stable = stable?.version ?? null;
