@@ -100,6 +100,7 @@ export class Gateway {
   private readonly generationGauge: Gauge<'model'>;
   private readonly lostWindows: Gauge;
   private lastPollError: string | null = null;
+  private flushing: Promise<void> | null = null;
 
   constructor(private readonly options: GatewayOptions) {
     this.replicaId = options.replicaId ?? `gw-${randomUUID().slice(0, 8)}`;
@@ -147,7 +148,8 @@ export class Gateway {
   async start(): Promise<void> {
     await this.poll();
     this.timers.push(setInterval(() => void this.poll(), this.options.pollIntervalMs ?? 250));
-    this.timers.push(setInterval(() => void this.flush(), this.options.flushIntervalMs ?? 1000));
+    // Checks read what was flushed: a short interval is what lets a release react within seconds.
+    this.timers.push(setInterval(() => void this.flush(), this.options.flushIntervalMs ?? 250));
   }
 
   /** Stops the loops, flushes what is buffered (best effort) and closes the server. */
@@ -155,6 +157,7 @@ export class Gateway {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     await this.app.close();
+    await this.flushing;
     await this.flush(Date.now() + 1000);
   }
 
@@ -231,12 +234,20 @@ export class Gateway {
   }
 
   private async flush(nowMs = Date.now()): Promise<void> {
+    // One flush at a time: an older copy of a window must never land after a newer one.
+    if (this.flushing) return this.flushing;
+    this.flushing = this.flushOnce(nowMs).finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  private async flushOnce(nowMs: number): Promise<void> {
     const rows = this.windows.takeClosed(nowMs);
+    const open = this.windows.peekOpen();
     const predictions = this.unsavedPredictions;
     this.unsavedPredictions = [];
     try {
       await this.options.db.transaction(async (tx) => {
-        await writeWindows(tx, this.replicaId, rows);
+        await writeWindows(tx, this.replicaId, [...rows, ...open]);
         if (predictions.length > 0) {
           await tx.query(
             `INSERT INTO predictions (id, model, version, label, at)

@@ -88,6 +88,17 @@ export class MetricWindows {
     return taken;
   }
 
+  /**
+   * Copies of the windows still open. Writing them early lets checks see the current second
+   * within one flush interval; the final write after the second ends replaces them.
+   */
+  peekOpen(): WindowRow[] {
+    return [...this.open.values()].map((row) => ({
+      ...row,
+      latencyBuckets: [...row.latencyBuckets],
+    }));
+  }
+
   /** Puts windows back after a failed flush, keeping at most `maxWindows` (newest win). */
   giveBack(rows: WindowRow[]): void {
     this.pending = [...rows, ...this.pending];
