@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FileArtifactStore } from '../../lib/artifacts/store.js';
 import { openPostgres, type Db } from '../../lib/db/db.js';
 import { migrate } from '../../lib/db/migrate.js';
-import { startPostgres, type PostgresServer } from '../../lib/dev/postgres-server.js';
+import { startPostgres } from '../../lib/dev/postgres-server.js';
 import { createLogger } from '../../lib/logger.js';
 import { versionStats } from '../../lib/serving/metric-store.js';
 import { writeRoute } from '../../lib/serving/route-store.js';
@@ -19,16 +19,22 @@ describe('gateway while PostgreSQL is unreachable', () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   });
 
-  it('keeps serving its last route, buffers metric windows, and writes them once the database is back', async () => {
-    // A server of its own, so stopping it does not disturb other test files.
+  /**
+   * A gateway serving one real model from a PostgreSQL server of its own, so that stopping
+   * that server does not disturb other test files. `server` is replaced on restart.
+   */
+  const gatewayOnItsOwnPostgres = async (options: {
+    flushIntervalMs: number;
+    maxBufferedWindows?: number;
+  }) => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-outage-pg-'));
-    let server: PostgresServer = await startPostgres({ dataDir });
-    const port = server.port;
+    const setup = { dataDir, server: await startPostgres({ dataDir }), port: 0 };
+    setup.port = setup.server.port;
     cleanups.push(async () => {
-      await server.stop();
+      await setup.server.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     });
-    const db: Db = openPostgres(await server.createDatabase('outage'));
+    const db: Db = openPostgres(await setup.server.createDatabase('outage'));
     cleanups.push(() => db.close());
     await migrate(db);
     const store = new FileArtifactStore(path.join(scratchDir(), 'artifacts'));
@@ -39,7 +45,7 @@ describe('gateway while PostgreSQL is unreachable', () => {
       store,
       logger: createLogger('silent'),
       pollIntervalMs: 100,
-      flushIntervalMs: 200,
+      ...options,
     });
     await gateway.start();
     cleanups.push(() => gateway.stop());
@@ -63,8 +69,14 @@ describe('gateway while PostgreSQL is unreachable', () => {
         url: `/v1/models/${model}/predict`,
         payload: { input: { subject: row!.subject, from: row!.from, body: row!.body } },
       });
+    return Object.assign(setup, { db, gateway, model, version, predict });
+  };
 
-    await server.stop();
+  it('keeps serving its last route, buffers metric windows, and writes them once the database is back', async () => {
+    const setup = await gatewayOnItsOwnPostgres({ flushIntervalMs: 200 });
+    const { db, gateway, model, version, predict } = setup;
+
+    await setup.server.stop();
     let served = 0;
     const outageEnds = Date.now() + 3000;
     while (Date.now() < outageEnds) {
@@ -75,7 +87,7 @@ describe('gateway while PostgreSQL is unreachable', () => {
     }
     expect(gateway.lostWindowCount).toBe(0);
 
-    server = await startPostgres({ dataDir, port });
+    setup.server = await startPostgres({ dataDir: setup.dataDir, port: setup.port });
     await expect
       .poll(
         async () =>
@@ -90,51 +102,13 @@ describe('gateway while PostgreSQL is unreachable', () => {
   });
 
   it('counts the windows it had to drop when the buffer is full', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-outage-pg-'));
-    const server = await startPostgres({ dataDir });
-    cleanups.push(async () => {
-      await server.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    });
-    const db: Db = openPostgres(await server.createDatabase('outage'));
-    cleanups.push(() => db.close());
-    await migrate(db);
-    const store = new FileArtifactStore(path.join(scratchDir(), 'artifacts'));
-    const model = uniqueName('outage');
-    const { version } = await registerTrainedVersion(db, store, model);
-    const gateway = new Gateway({
-      db,
-      store,
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-      flushIntervalMs: 100,
-      maxBufferedWindows: 2,
-    });
-    await gateway.start();
-    cleanups.push(() => gateway.stop());
-    await writeRoute(
-      db,
-      {
-        model,
-        generation: 1,
-        weights: { [version]: 10_000 },
-        shadow: null,
-        warm: [],
-        sticky: false,
-      },
-      'test',
-    );
-    await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
-    const [row] = await corpusRows();
+    const setup = await gatewayOnItsOwnPostgres({ flushIntervalMs: 100, maxBufferedWindows: 2 });
+    const { gateway, predict } = setup;
 
-    await server.stop();
+    await setup.server.stop();
     const outageEnds = Date.now() + 4500;
     while (Date.now() < outageEnds) {
-      await gateway.app.inject({
-        method: 'POST',
-        url: `/v1/models/${model}/predict`,
-        payload: { input: { subject: row!.subject, from: row!.from, body: row!.body } },
-      });
+      await predict();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
 
