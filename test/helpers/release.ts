@@ -5,7 +5,8 @@ import type { ArtifactStore } from '../../lib/artifacts/store.js';
 import type { Db } from '../../lib/db/db.js';
 import { setAlias } from '../../lib/registry/aliases.js';
 import { writeRoute } from '../../lib/serving/route-store.js';
-import type { Gateway } from '../../serving/gateway.js';
+import { Gateway, type GatewayOptions } from '../../serving/gateway.js';
+import { createLogger } from '../../lib/logger.js';
 import { uniqueName } from './env.js';
 import { corpusRows, registerTrainedVersion } from './models.js';
 
@@ -71,4 +72,22 @@ export function sendTraffic(gateway: Gateway, model: string): () => Promise<void
     running = false;
     await loop;
   };
+}
+
+/** A started gateway replica that polls routes and flushes windows quickly, for tests. */
+export async function startQuickGateway(
+  db: Db,
+  store: ArtifactStore,
+  options: Partial<GatewayOptions> = {},
+): Promise<Gateway> {
+  const gateway = new Gateway({
+    db,
+    store,
+    logger: createLogger('silent'),
+    pollIntervalMs: 100,
+    flushIntervalMs: 200,
+    ...options,
+  });
+  await gateway.start();
+  return gateway;
 }

@@ -4,13 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileArtifactStore } from '../../lib/artifacts/store.js';
 import type { Db } from '../../lib/db/db.js';
-import { createLogger } from '../../lib/logger.js';
 import { versionStats } from '../../lib/serving/metric-store.js';
 import { readRoute, writeRoute } from '../../lib/serving/route-store.js';
 import type { Route } from '../../lib/serving/route.js';
 import { Gateway } from '../../serving/gateway.js';
 import { freshDatabase, scratchDir, uniqueName } from '../helpers/env.js';
 import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
+import { startQuickGateway } from '../helpers/release.js';
 
 describe('gateway', () => {
   let db: Db;
@@ -27,14 +27,7 @@ describe('gateway', () => {
   });
 
   const startGateway = async (): Promise<Gateway> => {
-    const gateway = new Gateway({
-      db,
-      store,
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-      flushIntervalMs: 200,
-    });
-    await gateway.start();
+    const gateway = await startQuickGateway(db, store);
     gateways.push(gateway);
     return gateway;
   };

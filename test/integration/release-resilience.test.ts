@@ -9,7 +9,6 @@ import { FileArtifactStore } from '../../lib/artifacts/store.js';
 import { openPostgres } from '../../lib/db/db.js';
 import { migrate } from '../../lib/db/migrate.js';
 import { startPostgres, type PostgresServer } from '../../lib/dev/postgres-server.js';
-import { createLogger } from '../../lib/logger.js';
 import { findAliasedVersion } from '../../lib/registry/versions.js';
 import type { ReleasePlanInput } from '../../lib/release/plan.js';
 import { readRoute } from '../../lib/serving/route-store.js';
@@ -23,7 +22,7 @@ import {
   uniqueName,
 } from '../helpers/env.js';
 import { corpusRows } from '../helpers/models.js';
-import { modelWithCandidate, sendTraffic } from '../helpers/release.js';
+import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -52,14 +51,7 @@ describe('a release under failure', () => {
     await migrate(db);
     const worker = await startTestWorker({ db });
     cleanups.push(() => worker.stop());
-    const gateway = new Gateway({
-      db,
-      store: worker.store,
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-      flushIntervalMs: 200,
-    });
-    await gateway.start();
+    const gateway = await startQuickGateway(db, worker.store);
     cleanups.push(() => gateway.stop());
     const { model, stable, candidate } = await modelWithCandidate(db, worker.store, gateway, {
       prefix: 'resilient',
@@ -147,14 +139,7 @@ describe('a release under failure', () => {
     await migrate(db);
     const home = scratchDir();
     const store = new FileArtifactStore(path.join(home, 'artifacts'));
-    const gateway = new Gateway({
-      db,
-      store,
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-      flushIntervalMs: 200,
-    });
-    await gateway.start();
+    const gateway = await startQuickGateway(db, store);
     cleanups.push(() => gateway.stop());
     const { model, stable, candidate } = await modelWithCandidate(db, store, gateway, {
       prefix: 'resilient',

@@ -10,11 +10,10 @@ import {
 } from '../../lib/dev/temporal-server.js';
 import { createLogger } from '../../lib/logger.js';
 import { findAliasedVersion } from '../../lib/registry/versions.js';
-import { Gateway } from '../../serving/gateway.js';
 import { createTrainingWorker } from '../../workers/training-worker.js';
 import type { releaseWorkflow, ReleaseStatus } from '../../workflows/release.js';
 import { freshDatabase, scratchDir, uniqueName, workflowBundle } from '../helpers/env.js';
-import { modelWithCandidate, sendTraffic } from '../helpers/release.js';
+import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
 
 describe('a release while the Temporal server restarts', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
@@ -31,14 +30,7 @@ describe('a release while the Temporal server restarts', () => {
     const db = await freshDatabase();
     cleanups.push(() => db.close());
     const store = new FileArtifactStore(path.join(dir, 'artifacts'));
-    const gateway = new Gateway({
-      db,
-      store,
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-      flushIntervalMs: 200,
-    });
-    await gateway.start();
+    const gateway = await startQuickGateway(db, store);
     cleanups.push(() => gateway.stop());
 
     const { model, candidate } = await modelWithCandidate(db, store, gateway, {

@@ -1,7 +1,6 @@
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../lib/db/db.js';
-import { createLogger } from '../../lib/logger.js';
 import { findAliasedVersion } from '../../lib/registry/versions.js';
 import type { ReleasePlanInput } from '../../lib/release/plan.js';
 import { versionStats } from '../../lib/serving/metric-store.js';
@@ -10,7 +9,7 @@ import { Gateway } from '../../serving/gateway.js';
 import type { releaseWorkflow, ReleaseResult } from '../../workflows/release.js';
 import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
 import { registerTrainedVersion } from '../helpers/models.js';
-import { modelWithCandidate, sendTraffic } from '../helpers/release.js';
+import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
 
 const quickPlan = (overrides: Partial<ReleasePlanInput> = {}): ReleasePlanInput => ({
   steps: [{ weight: 50, bake: '2s', checkInterval: '1s' }],
@@ -30,14 +29,7 @@ describe('releaseWorkflow', () => {
   beforeAll(async () => {
     db = await freshDatabase();
     worker = await startTestWorker({ db });
-    gateway = new Gateway({
-      db,
-      store: worker.store,
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-      flushIntervalMs: 200,
-    });
-    await gateway.start();
+    gateway = await startQuickGateway(db, worker.store);
     client = await temporalClient();
   });
   afterAll(async () => {
