@@ -3,6 +3,7 @@ import type { DecodedArtifactCache } from '../lib/artifacts/decoded-cache.js';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { Db } from '../lib/db/db.js';
 import type { Logger } from '../lib/logger.js';
+import type { SlackNoticeSettings } from './notices.js';
 
 /** What every activity may touch. One instance per worker process. */
 export interface ActivityDeps {
@@ -17,6 +18,10 @@ export interface ActivityDeps {
   lockFilePath: string;
   /** Scratch space for command trainers. */
   workDir: string;
+  /** Slack approval requests and notices; null sends none. */
+  slack: SlackNoticeSettings | null;
+  /** Builds the Temporal UI links that notices carry. */
+  temporalUi: { url: string; namespace: string };
 }
 
 /** The ids an operator needs to find an activity's workflow in the Temporal UI. */

@@ -1,6 +1,7 @@
 import { catalogActivities } from './catalog.js';
 import type { ActivityDeps } from './deps.js';
 import { evaluationActivities } from './evaluation.js';
+import { noticeActivities } from './notices.js';
 import { registryActivities } from './registry.js';
 import { releaseActivities } from './release.js';
 import { trainingActivities } from './training.js';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...evaluationActivities(deps),
     ...registryActivities(deps),
     ...releaseActivities(deps),
+    ...noticeActivities(deps),
   };
 }
 

@@ -1,8 +1,13 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Db } from '../lib/db/db.js';
-import { ConflictError, InvalidInputError, NotFoundError } from '../lib/errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  UnauthorizedError,
+} from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { aliasHistory, setAlias } from '../lib/registry/aliases.js';
 import { listAudit, writeAudit } from '../lib/registry/audit.js';
@@ -17,12 +22,18 @@ import {
 } from '../lib/registry/versions.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
+import { addAccessRoutes } from './access.js';
+import { installAuth, needs, principal } from './auth.js';
+import { addReleaseRoutes, type ReleaseApiOptions } from './releases.js';
+import { addSlackRoutes } from './slack.js';
 
 export interface ApiOptions {
   db: Db;
   logger: Logger;
-  /** Bearer token that admin endpoints require; without one they answer 403. */
+  /** The bootstrap admin token (identity `admin`, every scope); unset, only stored tokens work. */
   adminToken?: string;
+  /** Starting and operating releases needs Temporal; without it those routes answer 503. */
+  temporal?: ReleaseApiOptions;
 }
 
 const ModelParams = z.object({ model: ModelNameSchema });
@@ -30,7 +41,6 @@ const VersionParams = ModelParams.extend({ ref: VersionRefSchema });
 const AliasBody = z
   .object({
     version: VersionNumberSchema,
-    actor: z.string().min(1),
     reason: z.string().min(1, 'must say why the alias moves'),
   })
   .strict();
@@ -38,22 +48,22 @@ const FaultBody = z
   .object({
     latencyMs: z.number().int().min(0).max(60_000).default(0),
     errorRate: z.number().min(0).max(1).default(0),
-    actor: z.string().min(1),
     reason: z.string().min(1, 'must say why (a rollback drill, ...)'),
   })
   .strict();
 const RetireBody = z
   .object({
-    actor: z.string().min(1),
     reason: z.string().min(1),
     archive: z.boolean().default(false),
   })
   .strict();
 
 /**
- * The control-plane HTTP API: the registry, runs, catalog and audit log, as JSON. The CLI
- * reads everything through it and never opens the database. Errors come back as
- * `{ error: { type, message } }` with 400, 404 or 409.
+ * The control-plane HTTP API: the registry, runs, catalog, releases, access and audit log,
+ * as JSON. The CLI reads everything through it and never opens the database. Every route
+ * but health needs a bearer token with the route's scope; the actor of every change is the
+ * token's identity. Errors come back as `{ error: { type, message } }` with 400, 401, 403,
+ * 404 or 409.
  */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -69,11 +79,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const status =
       error instanceof InvalidInputError
         ? 400
-        : error instanceof NotFoundError
-          ? 404
-          : error instanceof ConflictError
-            ? 409
-            : null;
+        : error instanceof UnauthorizedError
+          ? 401
+          : error instanceof ForbiddenError
+            ? 403
+            : error instanceof NotFoundError
+              ? 404
+              : error instanceof ConflictError
+                ? 409
+                : null;
     if (status !== null) {
       return reply.status(status).send({ error: { type: error.name, message: error.message } });
     }
@@ -89,6 +103,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       .send({ error: { type: 'Internal', message: 'internal error; see the API log' } });
   });
 
+  installAuth(app, db, options.adminToken);
+
   const requireModel = async (model: string): Promise<void> => {
     const { rows } = await db.query('SELECT 1 FROM models WHERE name = $1', [model]);
     if (rows.length === 0)
@@ -100,38 +116,38 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     return { ok: true };
   });
 
-  app.get('/v1/models', async () => ({ models: await listModels(db) }));
+  app.get('/v1/models', needs('read'), async () => ({ models: await listModels(db) }));
 
-  app.get('/v1/models/:model/versions', async (request) => {
+  app.get('/v1/models/:model/versions', needs('read'), async (request) => {
     const { model } = parseWith(ModelParams, request.params, 'path');
     await requireModel(model);
     return { versions: await listVersions(db, model) };
   });
 
-  app.get('/v1/models/:model/versions/:ref', async (request) => {
+  app.get('/v1/models/:model/versions/:ref', needs('read'), async (request) => {
     const { model, ref } = parseWith(VersionParams, request.params, 'path');
     return resolveVersion(db, model, ref);
   });
 
-  app.delete('/v1/models/:model/versions/:ref', async (request) => {
+  app.delete('/v1/models/:model/versions/:ref', needs('admin'), async (request) => {
     const { model, ref } = parseWith(VersionParams, request.params, 'path');
     if (typeof ref !== 'number')
       throw new InvalidInputError(`version: must be a number to delete (got ${ref})`);
     const body = parseWith(RetireBody, request.body ?? {}, 'request body');
     await retireVersion(db, model, ref, body.archive ? 'archived' : 'deleted', {
-      actor: body.actor,
+      actor: principal(request).identity,
       channel: 'api',
       reason: body.reason,
     });
     return { model, version: ref, status: body.archive ? 'archived' : 'deleted' };
   });
 
-  app.get('/v1/models/:model/aliases', async (request) => {
+  app.get('/v1/models/:model/aliases', needs('read'), async (request) => {
     const { model } = parseWith(ModelParams, request.params, 'path');
     return { history: await aliasHistory(db, model) };
   });
 
-  app.put('/v1/models/:model/aliases/:alias', async (request) => {
+  app.put('/v1/models/:model/aliases/:alias', needs('release'), async (request) => {
     const { model, alias } = parseWith(
       ModelParams.extend({ alias: z.string().regex(/^[a-z][a-z0-9-]*$/) }),
       request.params,
@@ -141,39 +157,29 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const result = await setAlias(
       db,
       { model, alias, version: body.version },
-      { actor: body.actor, channel: 'api', reason: body.reason },
+      { actor: principal(request).identity, channel: 'api', reason: body.reason },
     );
     return { model, alias, version: body.version, ...result };
   });
 
-  app.get('/v1/models/:model/audit', async (request) => {
+  app.get('/v1/models/:model/audit', needs('read'), async (request) => {
     const { model } = parseWith(ModelParams, request.params, 'path');
     await requireModel(model);
     return { entries: await listAudit(db, model) };
   });
 
-  app.get('/v1/runs/:id', async (request) => {
+  // Entries about no model: tokens, identities, refused Slack requests.
+  app.get('/v1/audit', needs('admin'), async () => ({ entries: await listAudit(db, null) }));
+
+  app.get('/v1/runs/:id', needs('read'), async (request) => {
     const { id } = parseWith(z.object({ id: z.string().min(1) }), request.params, 'path');
     return getRun(db, id);
   });
 
-  app.get('/v1/datasets', async () => ({ datasets: await listDatasets(db) }));
+  app.get('/v1/datasets', needs('read'), async () => ({ datasets: await listDatasets(db) }));
 
   // Rollback drills: added latency and errors for one version on every gateway replica.
-  app.put('/v1/admin/faults/:model/:ref', async (request, reply) => {
-    if (!options.adminToken) {
-      return reply.status(403).send({
-        error: {
-          type: 'Forbidden',
-          message: 'fault injection is disabled; set MLOPS_ADMIN_TOKEN on the API to enable it',
-        },
-      });
-    }
-    if (!constantTimeEqual(request.headers.authorization ?? '', `Bearer ${options.adminToken}`)) {
-      return reply.status(401).send({
-        error: { type: 'Unauthorized', message: 'fault injection needs the admin bearer token' },
-      });
-    }
+  app.put('/v1/admin/faults/:model/:ref', needs('admin'), async (request) => {
     const { model, ref } = parseWith(VersionParams, request.params, 'path');
     if (typeof ref !== 'number')
       throw new InvalidInputError(`version: must be a number (got ${ref})`);
@@ -189,11 +195,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
           `INSERT INTO fault_injections (model, version, latency_ms, error_rate, updated_by) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (model, version) DO UPDATE SET latency_ms = EXCLUDED.latency_ms, error_rate = EXCLUDED.error_rate,
              updated_by = EXCLUDED.updated_by, updated_at = now()`,
-          [model, ref, body.latencyMs, body.errorRate, body.actor],
+          [model, ref, body.latencyMs, body.errorRate, principal(request).identity],
         );
       }
       await writeAudit(tx, {
-        actor: body.actor,
+        actor: principal(request).identity,
         channel: 'api',
         action: 'fault.set',
         model,
@@ -204,11 +210,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     return { model, version: ref, latencyMs: body.latencyMs, errorRate: body.errorRate };
   });
 
-  return app;
-}
+  addAccessRoutes(app, db);
+  if (options.temporal) {
+    addReleaseRoutes(app, db, options.temporal);
+    addSlackRoutes(app, db, options.temporal);
+  } else {
+    app.all('/v1/releases*', async (_request, reply) =>
+      reply.status(503).send({
+        error: {
+          type: 'Unavailable',
+          message: 'this API runs without Temporal; releases are not served here',
+        },
+      }),
+    );
+  }
 
-function constantTimeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
+  return app;
 }

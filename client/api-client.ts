@@ -1,38 +1,36 @@
+import type { Config } from '../lib/config.js';
+import { cliApiToken } from '../lib/access/dev-token.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /**
- * The CLI's only way to the registry: the control-plane HTTP API. Maps transport
- * failures to exit 3 and 4xx answers to exit 2 with the API's own message.
+ * The CLI's only way to the registry, access and release operations: the control-plane
+ * HTTP API, with the caller's bearer token. Maps transport failures to exit 3, a missing
+ * or refused token to exit 2 with what to do, and other 4xx answers to exit 2 with the
+ * API's own message.
  */
 export class ApiClient {
-  constructor(readonly baseUrl: string) {}
+  constructor(
+    readonly baseUrl: string,
+    private readonly token?: string,
+  ) {}
+
+  /** A client for the configured API with the configured token (MLOPS_API_TOKEN or `mlops dev`'s). */
+  static fromConfig(config: Config): ApiClient {
+    return new ApiClient(config.MLOPS_API_URL, cliApiToken(config, config.dataDir));
+  }
 
   async get<T>(pathname: string): Promise<T> {
     return this.request<T>('GET', pathname);
   }
 
-  /** A request with a bearer token (admin endpoints). */
-  async requestWithToken<T>(
-    method: string,
-    pathname: string,
-    token: string,
-    body?: unknown,
-  ): Promise<T> {
-    return this.request<T>(method, pathname, body, { authorization: `Bearer ${token}` });
-  }
-
-  async request<T>(
-    method: string,
-    pathname: string,
-    body?: unknown,
-    extraHeaders: Record<string, string> = {},
-  ): Promise<T> {
+  async request<T>(method: string, pathname: string, body?: unknown): Promise<T> {
     let response: Response;
     try {
       response = await fetch(new URL(pathname, this.baseUrl), {
         method,
         headers: {
-          ...extraHeaders,
+          'x-mlops-channel': 'cli',
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -47,8 +45,12 @@ export class ApiClient {
     const payload = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
     if (!response.ok) {
       const message = payload.error?.message ?? `HTTP ${response.status}`;
+      const hint =
+        response.status === 401 && !this.token
+          ? '; set MLOPS_API_TOKEN (or run `mlops dev`, which writes a local token)'
+          : '';
       throw new CliError(
-        message,
+        `${message}${hint}`,
         response.status >= 500 ? ExitCode.Unavailable : ExitCode.BadInput,
       );
     }

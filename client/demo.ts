@@ -55,7 +55,7 @@ async function demo(): Promise<number> {
   const context: DemoContext = {
     config,
     client: stack.client!,
-    api: new ApiClient(stack.apiUrl!),
+    api: new ApiClient(stack.apiUrl!, adminToken),
     uiUrl: stack.uiUrl,
     gatewayUrl: stack.gatewayUrl!,
     emails: await heldOutEmails(),
@@ -75,12 +75,12 @@ async function demo(): Promise<number> {
     const canary = await release(context, v2, 'release-canary.yaml', {});
 
     const v3 = await train(context, 'spam-filter-v3.yaml');
-    await setFault(context, adminToken, v3, {
+    await setFault(context, v3, {
       errorRate: 0.3,
       reason: 'rollback drill: 30% of v3 answers fail',
     });
     const drill = await release(context, v3, 'release-canary.yaml', {});
-    await setFault(context, adminToken, v3, { errorRate: 0, reason: 'rollback drill over' });
+    await setFault(context, v3, { errorRate: 0, reason: 'rollback drill over' });
 
     const { datasets } = await context.api.get<{ datasets: DatasetSummary[] }>('/v1/datasets');
     context.report.datasets = datasets;
@@ -221,13 +221,11 @@ async function release(
 
 async function setFault(
   context: DemoContext,
-  token: string,
   version: number,
   fault: { errorRate: number; reason: string },
 ): Promise<void> {
-  await context.api.requestWithToken('PUT', `/v1/admin/faults/${MODEL}/${version}`, token, {
+  await context.api.request('PUT', `/v1/admin/faults/${MODEL}/${version}`, {
     errorRate: fault.errorRate,
-    actor: 'demo',
     reason: fault.reason,
   });
   process.stdout.write(

@@ -3,15 +3,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Command, Option } from 'commander';
-import { loadConfig, type Config } from '../lib/config.js';
+import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { InvalidInputError } from '../lib/errors.js';
-import { createLogger } from '../lib/logger.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { cliApiToken } from '../lib/access/dev-token.js';
+import { SlackBridge } from './slack-bridge.js';
+import type { AuditRow } from '../lib/registry/audit.js';
 import type { ModelVersionRecord } from '../lib/registry/types.js';
 import { reproduceWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
 import type { reproduceWorkflow } from '../workflows/reproduce.js';
 import { ApiClient } from './api-client.js';
 import { CliError, ExitCode } from './exit-codes.js';
-import { printRecord, printVersionTable } from './output.js';
+import { printAudit, printRecord, printVersionTable } from './output.js';
+import { addAccessCommands } from './access.js';
 import { addReleaseCommands } from './release.js';
 import { heldOutEmails, replayTraffic } from './replay.js';
 import { durationMs } from '../lib/release/plan.js';
@@ -67,6 +71,28 @@ export function buildProgram(): Command {
     .action(async () => serve({ devServer: false, worker: false, api: false, gateway: true }));
 
   program
+    .command('slack')
+    .description(
+      'run the Slack approvals bridge (MLOPS_SLACK_SIGNING_SECRET, MLOPS_SLACK_BRIDGE_TOKEN, MLOPS_API_URL)',
+    )
+    .action(async () => {
+      const config = loadCliConfig();
+      if (!config.MLOPS_SLACK_BRIDGE_TOKEN)
+        throw new CliError(
+          'MLOPS_SLACK_BRIDGE_TOKEN is not set: the bridge acts through the API with its own token; an admin creates one with `mlops tokens create slack-bridge --scopes delegate,read`',
+          ExitCode.BadInput,
+        );
+      const logger = createLogger(config.LOG_LEVEL);
+      const bridge = await startBridge(
+        config,
+        logger,
+        new ApiClient(config.MLOPS_API_URL, config.MLOPS_SLACK_BRIDGE_TOKEN),
+      );
+      await untilSignal();
+      await bridge.close();
+    });
+
+  program
     .command('api')
     .description('run the control-plane HTTP API (DATABASE_URL, MLOPS_API_PORT)')
     .action(async () => serve({ devServer: false, worker: false, api: true }));
@@ -104,7 +130,7 @@ export function buildProgram(): Command {
         return;
       }
       const result = await waitWithProgress(handle, !options.json);
-      const record = await new ApiClient(config.MLOPS_API_URL).get<ModelVersionRecord>(
+      const record = await ApiClient.fromConfig(config).get<ModelVersionRecord>(
         `/v1/models/${spec.model}/versions/${result.version}`,
       );
       if (options.json)
@@ -124,7 +150,7 @@ export function buildProgram(): Command {
     .argument('[model]')
     .option('--json', 'print one JSON document')
     .action(async (model: string | undefined, options: { json?: boolean }) => {
-      const api = new ApiClient(loadCliConfig().MLOPS_API_URL);
+      const api = ApiClient.fromConfig(loadCliConfig());
       if (model) {
         const { versions } = await api.get<{ versions: ModelVersionRecord[] }>(
           `/v1/models/${encodeURIComponent(model)}/versions`,
@@ -160,7 +186,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON document')
     .action(async (model: string, ref: string, options: { json?: boolean }) => {
       const config = loadCliConfig();
-      const record = await new ApiClient(config.MLOPS_API_URL).get<ModelVersionRecord>(
+      const record = await ApiClient.fromConfig(config).get<ModelVersionRecord>(
         `/v1/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(ref)}`,
       );
       if (options.json) printJson(record);
@@ -182,9 +208,7 @@ export function buildProgram(): Command {
     .argument('<run-id>')
     .action(async (id: string) => {
       printJson(
-        await new ApiClient(loadCliConfig().MLOPS_API_URL).get(
-          `/v1/runs/${encodeURIComponent(id)}`,
-        ),
+        await ApiClient.fromConfig(loadCliConfig()).get(`/v1/runs/${encodeURIComponent(id)}`),
       );
     });
 
@@ -205,7 +229,7 @@ export function buildProgram(): Command {
           throw new InvalidInputError(
             `version: must be a positive integer (got ${JSON.stringify(versionText)})`,
           );
-        await new ApiClient(config.MLOPS_API_URL).get(
+        await ApiClient.fromConfig(config).get(
           `/v1/models/${encodeURIComponent(model)}/versions/${version}`,
         );
         const runId = checkRunId(options.runId ?? newRunId());
@@ -240,21 +264,22 @@ export function buildProgram(): Command {
     .command('datasets')
     .description('the data catalog')
     .command('ls')
-    .action(async () =>
-      printJson(await new ApiClient(loadCliConfig().MLOPS_API_URL).get('/v1/datasets')),
-    );
+    .action(async () => printJson(await ApiClient.fromConfig(loadCliConfig()).get('/v1/datasets')));
 
   program
     .command('audit')
-    .description("a model's audit log, newest first")
-    .argument('<model>')
-    .action(async (model: string) =>
-      printJson(
-        await new ApiClient(loadCliConfig().MLOPS_API_URL).get(
-          `/v1/models/${encodeURIComponent(model)}/audit`,
-        ),
-      ),
-    );
+    .description(
+      "a model's audit log, newest first: who, when, through which channel, what and why; without a model, entries about no model (admin)",
+    )
+    .argument('[model]')
+    .option('--json', 'print one JSON document')
+    .action(async (model: string | undefined, options: { json?: boolean }) => {
+      const body = await ApiClient.fromConfig(loadCliConfig()).get<{ entries: AuditRow[] }>(
+        model ? `/v1/models/${encodeURIComponent(model)}/audit` : '/v1/audit',
+      );
+      if (options.json) printJson(body);
+      else printAudit(body.entries);
+    });
 
   program
     .command('replay')
@@ -316,11 +341,10 @@ export function buildProgram(): Command {
     );
 
   addReleaseCommands(program, {
-    config: loadCliConfig,
     temporal: () => connectTemporal(loadCliConfig()),
-    actor: requester,
-    api: () => new ApiClient(loadCliConfig().MLOPS_API_URL),
+    api: () => ApiClient.fromConfig(loadCliConfig()),
   });
+  addAccessCommands(program, () => ApiClient.fromConfig(loadCliConfig()));
 
   program.addOption(new Option('--verbose', 'debug logging').hideHelp());
   return program;
@@ -363,12 +387,45 @@ async function serve(parts: {
     process.stderr.write(`Temporal UI: ${stack.uiUrl}\nTemporal:    ${stack.temporalAddress}\n`);
   if (stack.apiUrl) process.stderr.write(`API:         ${stack.apiUrl}\n`);
   if (stack.gatewayUrl) process.stderr.write(`Gateway:     ${stack.gatewayUrl}\n`);
-  await new Promise<void>((resolve) => {
+  // `mlops dev` hosts the Slack bridge too once a signing secret is configured.
+  let bridge: SlackBridge | null = null;
+  if (parts.devServer && config.MLOPS_SLACK_SIGNING_SECRET !== undefined) {
+    try {
+      bridge = await startBridge(
+        config,
+        logger,
+        new ApiClient(
+          stack.apiUrl!,
+          config.MLOPS_SLACK_BRIDGE_TOKEN ?? cliApiToken({}, config.dataDir),
+        ),
+      );
+    } catch (error) {
+      await stack.stop();
+      throw error;
+    }
+  }
+  await untilSignal();
+  logger.info({}, 'shutting down');
+  await bridge?.close();
+  await stack.stop();
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  logger.info({}, 'shutting down');
-  await stack.stop();
+}
+
+/** Starts the Slack bridge; an empty signing secret refuses to start. */
+async function startBridge(config: Config, logger: Logger, api: ApiClient): Promise<SlackBridge> {
+  const bridge = new SlackBridge({ signingSecret: config.MLOPS_SLACK_SIGNING_SECRET, api, logger });
+  const url = await bridge.app.listen({
+    host: config.MLOPS_SLACK_HOST,
+    port: config.MLOPS_SLACK_PORT,
+  });
+  process.stderr.write(`Slack:       ${url}/slack/interactions, ${url}/slack/commands\n`);
+  return bridge;
 }
 
 function packageVersion(): string {
@@ -415,6 +472,10 @@ export async function main(argv: string[]): Promise<number> {
         `mlops: the workflow failed: ${rootCause(error)}\nIts history in the Temporal UI shows each attempt.\n`,
       );
       return ExitCode.Failed;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`mlops: ${error.message}\n`);
+      return ExitCode.BadInput;
     }
     if (error instanceof InvalidInputError) {
       process.stderr.write(`mlops: ${error.message}\nFix the input and run the command again.\n`);

@@ -1,4 +1,5 @@
 import type { ModelVersionRecord } from '../lib/registry/types.js';
+import type { AuditRow } from '../lib/registry/audit.js';
 
 const metric = (value: unknown): string => (typeof value === 'number' ? value.toFixed(4) : '-');
 
@@ -28,6 +29,32 @@ export function printVersionTable(versions: ModelVersionRecord[]): void {
     const evaluation = v.evaluation as Record<string, unknown>;
     process.stdout.write(
       `v${v.version}\t${v.status}\t${v.approvedFor}\taccuracy=${metric(evaluation.accuracy)}\tf1=${metric(evaluation.f1)}\t${v.aliases.join(',')}\n`,
+    );
+  }
+}
+
+/**
+ * Audit rows as a person reads them: when, who (and their Slack id), through which
+ * channel, what, the result, and why.
+ */
+export function printAudit(entries: AuditRow[]): void {
+  for (const entry of entries) {
+    const details = entry.details as Record<string, unknown>;
+    const slack = typeof details.slackUserId === 'string' ? ` (slack ${details.slackUserId})` : '';
+    const version = entry.version === null ? '' : ` v${entry.version}`;
+    const result = typeof details.result === 'string' ? ` ${details.result}` : '';
+    const why =
+      typeof details.reason === 'string'
+        ? `  why: ${details.reason}`
+        : typeof details.details === 'string'
+          ? `  ${details.details}`
+          : '';
+    const message =
+      typeof details.message === 'string' && details.result === 'refused'
+        ? `  (${details.message})`
+        : '';
+    process.stdout.write(
+      `${entry.at}  ${entry.actor}${slack}  ${entry.channel}  ${entry.action}${version}${result}${why}${message}\n`,
     );
   }
 }

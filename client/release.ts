@@ -1,23 +1,11 @@
 import fs from 'node:fs';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-} from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import type { Config } from '../lib/config.js';
 import { InvalidInputError } from '../lib/errors.js';
 import { ReleasePlanSchema } from '../lib/release/plan.js';
 import { parseWith } from '../lib/spec/parse.js';
-import { releaseWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
-import type {
-  ApprovalInput,
-  releaseWorkflow,
-  ReleaseResult,
-  ReleaseStatus,
-} from '../workflows/release.js';
+import type { releaseWorkflow, ReleaseResult, ReleaseStatus } from '../workflows/release.js';
 import type { ApiClient } from './api-client.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
@@ -71,25 +59,22 @@ export function printStatus(status: ReleaseStatus): void {
 }
 
 /**
- * `mlops release ...`: start a release and operate it. Operations are Temporal Updates,
- * Signals and Queries on `release/<model>/v<version>`; the workflow's validators decide.
+ * `mlops release ...`: start a release and operate it through the API, which acts as the
+ * token's identity; the release workflow's validators decide. `--wait` and the timeline
+ * read the release from Temporal.
  */
 export function addReleaseCommands(
   program: Command,
   context: {
-    config: () => Config;
     temporal: () => Promise<Client>;
-    actor: () => string;
     api: () => ApiClient;
   },
 ): void {
   const release = program
     .command('release')
     .description('release a version through shadow, canary and promotion');
-  const handleFor = async (model: string, version: string) =>
-    (await context.temporal()).workflow.getHandle<typeof releaseWorkflow>(
-      releaseWorkflowId(model, parseVersion(version)),
-    );
+  const path = (model: string, version: number, operation = ''): string =>
+    `/v1/releases/${encodeURIComponent(model)}/${version}${operation ? `/${operation}` : ''}`;
 
   release
     .command('start')
@@ -107,25 +92,17 @@ export function addReleaseCommands(
       ) => {
         const version = parseVersion(versionText);
         const plan = readReleasePlan(options.file);
-        // A release of a version that is not registered is bad input: refuse before starting anything.
-        await context.api().get(`/v1/models/${encodeURIComponent(model)}/versions/${version}`);
-        const config = context.config();
-        const client = await context.temporal();
-        const workflowId = releaseWorkflowId(model, version);
-        let started = true;
-        const handle = await client.workflow
-          .start<typeof releaseWorkflow>('releaseWorkflow', {
-            workflowId,
-            taskQueue: config.MLOPS_TASK_QUEUE,
-            args: [{ model, version, plan, requestedBy: context.actor() }],
-            workflowIdConflictPolicy: 'FAIL',
-          })
-          .catch((error: unknown) => {
-            if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-            started = false;
-            return client.workflow.getHandle<typeof releaseWorkflow>(workflowId);
-          });
-        const uiUrl = temporalUiLink(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, workflowId);
+        const { workflowId, started, uiUrl } = await context
+          .api()
+          .request<{ workflowId: string; started: boolean; uiUrl: string }>(
+            'POST',
+            '/v1/releases',
+            {
+              model,
+              version,
+              plan,
+            },
+          );
         if (!options.json)
           process.stderr.write(
             `${started ? 'started' : 'already started'} ${workflowId}\n  ${uiUrl}\n`,
@@ -135,7 +112,10 @@ export function addReleaseCommands(
             process.stdout.write(`${JSON.stringify({ workflowId, started, uiUrl })}\n`);
           return;
         }
-        const result: ReleaseResult = await handle.result();
+        const client = await context.temporal();
+        const result: ReleaseResult = await client.workflow
+          .getHandle<typeof releaseWorkflow>(workflowId)
+          .result();
         if (options.json)
           process.stdout.write(
             `${JSON.stringify({ workflowId, started, uiUrl, result }, null, 2)}\n`,
@@ -155,12 +135,7 @@ export function addReleaseCommands(
     .argument('<version>')
     .option('--json', 'print one JSON document')
     .action(async (model: string, version: string, options: { json?: boolean }) => {
-      const handle = await handleFor(model, version);
-      const status = await handle.query<ReleaseStatus>('status').catch((error: unknown) => {
-        if (error instanceof WorkflowNotFoundError)
-          throw new InvalidInputError(`there is no release of ${model} v${version}`);
-        throw error;
-      });
+      const status = await context.api().get<ReleaseStatus>(path(model, parseVersion(version)));
       if (options.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
       else printStatus(status);
     });
@@ -170,6 +145,8 @@ export function addReleaseCommands(
     ['reject', 'reject the gate the release waits at (rolls back)'],
     ['abort', 'stop the release and restore stable traffic'],
     ['promote', 'skip the remaining steps and promote now (approvers only)'],
+    ['pause', 'hold the release at its current step (checks keep running)'],
+    ['resume', 'let a paused release advance again'],
   ] as const) {
     release
       .command(name)
@@ -178,67 +155,12 @@ export function addReleaseCommands(
       .argument('<version>')
       .option('--reason <text>', 'why, for the audit log')
       .action(async (model: string, version: string, options: { reason?: string }) => {
-        const handle = await handleFor(model, version);
-        const who: ApprovalInput = {
-          approver: context.actor(),
-          channel: 'cli',
-          reason: options.reason,
-        };
-        try {
-          process.stdout.write(
-            `${await handle.executeUpdate<string, [ApprovalInput]>(name, { args: [who] })}\n`,
-          );
-        } catch (error) {
-          throw new CliError(
-            `${name} refused: ${await updateRefusal(error, handle, model, version)}`,
-            ExitCode.BadInput,
-          );
-        }
+        const { message } = await context
+          .api()
+          .request<{ message: string }>('POST', path(model, parseVersion(version), name), {
+            ...(options.reason ? { reason: options.reason } : {}),
+          });
+        process.stdout.write(`${message}\n`);
       });
   }
-
-  for (const name of ['pause', 'resume'] as const) {
-    release
-      .command(name)
-      .description(
-        name === 'pause'
-          ? 'hold the release at its current step (checks keep running)'
-          : 'let a paused release advance again',
-      )
-      .argument('<model>')
-      .argument('<version>')
-      .action(async (model: string, version: string) => {
-        const handle = await handleFor(model, version);
-        const description = await handle.describe().catch(() => null);
-        if (!description)
-          throw new InvalidInputError(`there is no release of ${model} v${version}`);
-        if (description.status.name !== 'RUNNING')
-          throw new CliError(
-            `release of ${model} v${version} is over (${description.status.name}); nothing was changed`,
-            ExitCode.BadInput,
-          );
-        await handle.signal<[ApprovalInput]>(name, { approver: context.actor(), channel: 'cli' });
-        process.stdout.write(`${name}d ${handle.workflowId}\n`);
-      });
-  }
-}
-
-/** Why an operation was refused, in the words a person needs: the validator's, or the release's state. */
-async function updateRefusal(
-  error: unknown,
-  handle: { describe(): Promise<{ status: { name: string } }>; query<T>(name: string): Promise<T> },
-  model: string,
-  version: string,
-): Promise<string> {
-  if (error instanceof WorkflowUpdateFailedError) return error.cause?.message ?? error.message;
-  const description = await handle.describe().catch(() => null);
-  if (!description) return `there is no release of ${model} v${version}`;
-  if (description.status.name !== 'RUNNING') {
-    const outcome = await handle
-      .query<ReleaseStatus>('status')
-      .then((status) => status.outcome)
-      .catch(() => description.status.name.toLowerCase());
-    return `the release of ${model} v${version} is over (${outcome}); nothing was changed`;
-  }
-  return (error as Error).message;
 }

@@ -40,8 +40,25 @@ export const ConfigSchema = z.object({
   MLOPS_API_HOST: z.string().min(1).default('127.0.0.1'),
   MLOPS_GATEWAY_PORT: port(8090),
   MLOPS_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
-  /** Bearer token for admin endpoints (fault injection); unset disables them. */
+  /**
+   * The bootstrap admin token: acts as identity `admin` with every scope, to create the
+   * first identities and tokens. Unset, only database tokens are accepted.
+   */
   MLOPS_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** The CLI's API token; without it the CLI reads `<MLOPS_HOME>/api-token` (written by `mlops dev`). */
+  MLOPS_API_TOKEN: z.string().min(1).optional(),
+  /** Slack bot token (xoxb-...) for approval requests and notices; unset sends none. */
+  MLOPS_SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  /** Slack Web API base URL; tests point it at a local recorder. */
+  MLOPS_SLACK_API_URL: z.string().url().default('https://slack.com/api/'),
+  /** Channel for approval requests of models whose access settings name none. */
+  MLOPS_SLACK_CHANNEL: z.string().min(1).optional(),
+  /** Slack app signing secret; the bridge refuses to start without one. */
+  MLOPS_SLACK_SIGNING_SECRET: z.string().optional(),
+  /** The bridge's own API token (scopes delegate and read). */
+  MLOPS_SLACK_BRIDGE_TOKEN: z.string().min(1).optional(),
+  MLOPS_SLACK_PORT: port(8091),
+  MLOPS_SLACK_HOST: z.string().min(1).default('127.0.0.1'),
   MLOPS_ARTIFACT_ROOT: z.string().min(1).optional(),
   MLOPS_CODE_REVISION: z.string().min(1).optional(),
   /** How long a stopping worker lets in-flight activities finish before cancelling them. */

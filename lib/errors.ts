@@ -21,6 +21,18 @@ export class NotFoundError extends Error {
   readonly retryable = false;
 }
 
+/** The request carries no valid token (HTTP 401). */
+export class UnauthorizedError extends Error {
+  override readonly name = 'UnauthorizedError';
+  readonly retryable = false;
+}
+
+/** The caller is known but may not do this (HTTP 403). */
+export class ForbiddenError extends Error {
+  override readonly name = 'ForbiddenError';
+  readonly retryable = false;
+}
+
 /** Stored bytes do not hash to the digest they are filed under. */
 export class IntegrityError extends Error {
   override readonly name = 'IntegrityError';

@@ -3,11 +3,13 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
+import type { SlackNoticeSettings } from '../activities/notices.js';
 import { buildApi } from '../api/server.js';
 import { FileArtifactStore } from '../lib/artifacts/store.js';
 import type { Config } from '../lib/config.js';
 import { openDatabase, type Db } from '../lib/db/db.js';
 import { migrate } from '../lib/db/migrate.js';
+import { ensureDevToken } from '../lib/access/dev-token.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../lib/dev/temporal-server.js';
 import type { Logger } from '../lib/logger.js';
 import { Gateway } from '../serving/gateway.js';
@@ -32,7 +34,7 @@ export interface Stack {
   temporalAddress: string;
   uiUrl: string;
   apiUrl: string | null;
-  /** A Temporal client when this process hosts the dev server or a worker, else null. */
+  /** A Temporal client when this process hosts the dev server, a worker or the API, else null. */
   client: Client | null;
   devServer: TemporalDevServer | null;
   worker: Worker | null;
@@ -41,6 +43,16 @@ export interface Stack {
   gatewayUrl: string | null;
   /** Stops in reverse order: API, worker (after its grace time), database, dev server. */
   stop(): Promise<void>;
+}
+
+/** Slack notices need a bot token; without one releases send none. */
+export function slackNoticeSettings(config: Config): SlackNoticeSettings | null {
+  if (!config.MLOPS_SLACK_BOT_TOKEN) return null;
+  return {
+    botToken: config.MLOPS_SLACK_BOT_TOKEN,
+    apiUrl: config.MLOPS_SLACK_API_URL,
+    defaultChannel: config.MLOPS_SLACK_CHANNEL ?? null,
+  };
 }
 
 /**
@@ -81,10 +93,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const store = new FileArtifactStore(config.artifactRoot);
     logger.info({ database: db.kind, applied }, 'database ready');
 
-    // Only the control plane talks to Temporal; a gateway alone must start without it.
+    // Only the control plane talks to Temporal; a gateway alone must start without it. An
+    // API alone connects lazily, so it serves the registry while Temporal is down.
     let client: Client | null = null;
-    if (options.devServer || options.worker) {
-      const connection = await Connection.connect({ address: temporalAddress });
+    if (options.devServer || options.worker || options.api) {
+      const connection =
+        options.devServer || options.worker
+          ? await Connection.connect({ address: temporalAddress })
+          : Connection.lazy({ address: temporalAddress });
       stops.push(() => connection.close());
       client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     }
@@ -103,6 +119,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         logger,
         dataDir: config.dataDir,
         shutdownGraceTime: config.MLOPS_SHUTDOWN_GRACE,
+        slack: slackNoticeSettings(config),
+        temporalUiUrl: uiUrl,
       });
       const running = worker.run();
       stops.push(async () => {
@@ -119,7 +137,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let api: FastifyInstance | null = null;
     let apiUrl: string | null = null;
     if (options.api) {
-      api = await buildApi({ db, logger, adminToken: config.MLOPS_ADMIN_TOKEN });
+      api = await buildApi({
+        db,
+        logger,
+        adminToken: config.MLOPS_ADMIN_TOKEN,
+        temporal: {
+          client: client!,
+          taskQueue: config.MLOPS_TASK_QUEUE,
+          namespace: config.TEMPORAL_NAMESPACE,
+          uiUrl,
+        },
+      });
+      if (options.devServer) {
+        const dev = await ensureDevToken(db, config.dataDir);
+        logger.info({ identity: dev.identity, file: dev.file }, 'local developer token ready');
+      }
       apiUrl = await api.listen({ host: config.MLOPS_API_HOST, port: config.MLOPS_API_PORT });
       stops.push(() => api!.close());
       logger.info({ apiUrl }, 'api listening');

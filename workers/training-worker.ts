@@ -7,6 +7,7 @@ import { DecodedArtifactCache } from '../lib/artifacts/decoded-cache.js';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { Db } from '../lib/db/db.js';
 import type { Logger } from '../lib/logger.js';
+import type { SlackNoticeSettings } from '../activities/notices.js';
 import { TRAINING_TASK_QUEUE } from '../lib/temporal/conventions.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -26,6 +27,10 @@ export interface TrainingWorkerOptions {
   lockFilePath?: string;
   /** How long in-flight activities get to finish after a shutdown request. */
   shutdownGraceTime?: string;
+  /** Slack approval requests and notices; none when absent. */
+  slack?: SlackNoticeSettings | null;
+  /** Base URL of the Temporal UI, for the links notices carry. */
+  temporalUiUrl?: string;
 }
 
 /**
@@ -42,6 +47,8 @@ export async function createTrainingWorker(options: TrainingWorkerOptions): Prom
     codeRevision: options.codeRevision ?? currentCodeRevision(),
     lockFilePath: options.lockFilePath ?? path.join(REPO_ROOT, 'package-lock.json'),
     workDir: path.join(options.dataDir, 'work'),
+    slack: options.slack ?? null,
+    temporalUi: { url: options.temporalUiUrl ?? 'http://127.0.0.1:8233', namespace: options.namespace },
   });
   return Worker.create({
     connection: options.connection,

@@ -18,7 +18,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { NoticeInput } from '../activities/notices.js';
 import { formatZodError } from '../lib/errors.js';
+import { approvalRefusal, OPEN_POLICY, type ApprovalPolicy } from '../lib/release/approvers.js';
 import { roundVerdict, type CheckResult } from '../lib/release/checks.js';
 import {
   durationMs,
@@ -68,9 +70,15 @@ export interface ReleaseResult {
   status: ReleaseStatus;
 }
 
+/** Who acts on a release, as the API or the Slack bridge verified them. */
 export interface ApprovalInput {
+  /** The project identity. */
   approver: string;
+  /** The identity's groups, for `group:` entries in approver lists. */
+  groups?: string[];
   channel: 'cli' | 'slack' | 'api';
+  /** The Slack member id when the decision came from Slack. */
+  slackUserId?: string;
   reason?: string;
 }
 
@@ -94,6 +102,11 @@ const routing = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
   heartbeatTimeout: '5s',
   retry: { initialInterval: '1s', maximumAttempts: 5 },
+});
+// Slack being down must never hold a release: a few quick tries, then an audit row.
+const notifier = proxyActivities<Activities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 4 },
 });
 
 /** Thrown inside the workflow when the release must stop and restore stable traffic. */
@@ -137,8 +150,65 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     decision: null as { approved: boolean; by: ApprovalInput } | null,
   };
   let transitions = 0;
+  // Filled in once the release has read its model's policy; validators refuse until then.
+  let policy: ApprovalPolicy = OPEN_POLICY;
+  let policyLoaded = false;
+  let accessControl = false;
 
-  const transition = async (stage: string, details: string): Promise<void> => {
+  // Notices go out in order, in the background: the release never waits on Slack mid-way.
+  let notices: Promise<void> = Promise.resolve();
+  let noticeFailures = 0;
+  const notify = (final?: { reason: string }): void => {
+    if (!accessControl || !policy.slackChannel) return;
+    const notice: NoticeInput = {
+      releaseId,
+      channel: policy.slackChannel,
+      model: input.model,
+      version: input.version,
+      stable: status.stable,
+      stage: status.stage,
+      outcome: status.outcome,
+      weights: { ...status.weights },
+      waitingFor: status.waitingFor,
+      checks: (status.recentChecks.at(-1)?.results ?? []).map(({ verdict, reason }) => ({
+        verdict,
+        reason,
+      })),
+      latest: status.timeline.at(-1)?.details ?? '',
+      final,
+    };
+    notices = notices
+      .then(() => notifier.postReleaseNotice(notice))
+      .then(
+        () => undefined,
+        async (error: unknown) => {
+          noticeFailures += 1;
+          const message =
+            error instanceof ActivityFailure
+              ? (error.cause?.message ?? error.message)
+              : String(error);
+          log.warn('slack notice failed', {
+            model: input.model,
+            version: input.version,
+            stage: notice.stage,
+            error: message,
+          });
+          await act.auditTransition({
+            key: `${releaseId}/notice-failed/${noticeFailures}`,
+            action: 'release.notice-failed',
+            model: input.model,
+            version: input.version,
+            details: { releaseId, stage: notice.stage, channel: notice.channel, error: message },
+          });
+        },
+      );
+  };
+
+  const transition = async (
+    stage: string,
+    details: string,
+    final?: { reason: string },
+  ): Promise<void> => {
     status.stage = stage;
     status.timeline.push({ at: new Date().toISOString(), event: stage, details });
     upsertSearchAttributes([{ key: MlopsStage, value: stage }]);
@@ -152,6 +222,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       version: input.version,
       details: { releaseId, details, weights: status.weights },
     });
+    notify(final);
   };
 
   setHandler(releaseStatusQuery, () => status);
@@ -160,12 +231,24 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     if (isOver())
       throw new Error(`release ${releaseId} is over (${status.outcome}); nothing was changed`);
   };
+  // An open gate names its approvers; promoting early needs anyone the plan, or else the
+  // model's own list, names. The model's list bounds both.
   const requireApprover = (who: ApprovalInput, gate: ApprovalGate | null): void => {
-    const allowed = gate?.approvers ?? plan.approvals.flatMap((candidate) => candidate.approvers);
-    if (!allowed.includes(who.approver))
-      throw new Error(
-        `${who.approver} may not approve releases of ${input.model}; approvers: ${allowed.join(', ') || 'none configured'}`,
-      );
+    if (!policyLoaded)
+      throw new Error(`release ${releaseId} is still starting; try again in a few seconds`);
+    const gateApprovers =
+      gate?.approvers ??
+      (plan.approvals.length > 0
+        ? plan.approvals.flatMap((candidate) => candidate.approvers)
+        : (policy.modelApprovers ?? []));
+    const refusal = approvalRefusal({
+      who,
+      model: input.model,
+      gateApprovers,
+      policy,
+      requestedBy: input.requestedBy,
+    });
+    if (refusal) throw new Error(refusal);
   };
   // Approve and reject answer the same gate: only while one is open, only by its approvers.
   const gateValidator = (who: ApprovalInput): void => {
@@ -279,6 +362,11 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     status.waitingFor = null;
     return false;
   };
+
+  // Releases started before approval policies existed replay without reading one.
+  accessControl = patched('approval-policy-and-slack-notices');
+  if (accessControl) policy = await act.getApprovalPolicy({ model: input.model });
+  policyLoaded = true;
 
   // Releases started before the lookup moved ahead of the claim replay in their old order.
   let candidate: Awaited<ReturnType<typeof act.getModelVersion>>;
@@ -591,9 +679,10 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         { key: MlopsStage, value: 'done' },
       ]);
       upsertMemo({ summary: `${input.model} v${input.version}: ${final}: ${why}` });
-      await transition('done', `${final}: ${why}`);
+      await transition('done', `${final}: ${why}`, { reason: why });
       await record('done');
       await act.releaseRoute({ model: input.model, releaseId });
+      await notices;
     });
   }
 }

@@ -39,10 +39,16 @@ export interface AuditRow {
   details: Record<string, unknown>;
 }
 
-export async function listAudit(db: Queryable, model: string, limit = 200): Promise<AuditRow[]> {
+/** A model's audit rows, newest first; `null` lists the rows about no model (access, Slack). */
+export async function listAudit(
+  db: Queryable,
+  model: string | null,
+  limit = 200,
+): Promise<AuditRow[]> {
   const { rows } = await db.query<AuditRow>(
     `SELECT id, at, actor, channel, action, model, version, details
-       FROM audit_log WHERE model = $1 ORDER BY id DESC LIMIT $2`,
+       FROM audit_log WHERE ${model === null ? 'model IS NULL AND $1::text IS NULL' : 'model = $1'}
+      ORDER BY id DESC LIMIT $2`,
     [model, limit],
   );
   return rows.map((row) => ({ ...row, at: new Date(row.at).toISOString() }));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApproverEntrySchema } from '../access/scopes.js';
 
 /** Durations as Temporal writes them: `500ms`, `10s`, `5m`, `1h`. */
 export const DurationSchema = z
@@ -82,7 +83,8 @@ export const ApprovalGateSchema = z
   .object({
     /** The step (1-based) the gate stands before, or `promotion`. */
     before: z.union([z.number().int().min(1), z.literal('promotion')]),
-    approvers: z.array(z.string().min(1)).min(1, 'must name at least one approver'),
+    /** People (`alice`) or groups (`group:ml-leads`); the model's own approver list bounds them. */
+    approvers: z.array(ApproverEntrySchema).min(1, 'must name at least one approver'),
     timeout: DurationSchema.default('24h'),
     /** What a timeout does. A timeout never approves. */
     onTimeout: z.enum(['reject', 'wait']).default('reject'),

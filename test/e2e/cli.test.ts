@@ -21,6 +21,7 @@ import {
   type TestWorker,
 } from '../helpers/env.js';
 import { smallSpec } from '../helpers/specs.js';
+import { identityWithToken } from '../helpers/access.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -173,12 +174,14 @@ describe('mlops train', () => {
     let worker: TestWorker;
     let api: FastifyInstance;
     let apiUrl: string;
+    let token: string;
 
     beforeAll(async () => {
       db = await freshDatabase();
       worker = await startTestWorker({ db });
       api = await buildApi({ db, logger: createLogger('silent') });
       apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+      token = await identityWithToken(db, 'ci-bot', { scopes: ['read', 'train'] });
     });
     afterAll(async () => {
       await api?.close();
@@ -189,7 +192,11 @@ describe('mlops train', () => {
     it('waits for the result and exits 1 with the reasons when the gate rejects the version', async () => {
       const model = uniqueName('cli');
       const file = writeSpec(smallSpec(model, { gate: { minimum: { f1: 0.9999 } } }));
-      const env = { MLOPS_TASK_QUEUE: worker.taskQueue, MLOPS_API_URL: apiUrl };
+      const env = {
+        MLOPS_TASK_QUEUE: worker.taskQueue,
+        MLOPS_API_URL: apiUrl,
+        MLOPS_API_TOKEN: token,
+      };
 
       const { code, stdout, stderr } = await mlops(
         ['train', '-f', file, '--wait', '--run-id', 'gate-1'],
@@ -207,6 +214,7 @@ describe('mlops train', () => {
     it('exits 2 with the API message for a version that does not exist', async () => {
       const { code, stderr } = await mlops(['models', 'show', 'no-such-model', '7'], {
         MLOPS_API_URL: apiUrl,
+        MLOPS_API_TOKEN: token,
       });
 
       expect(code).toBe(2);

@@ -11,6 +11,7 @@ import {
 } from '@temporalio/worker';
 import pg from 'pg';
 import { inject } from 'vitest';
+import type { SlackNoticeSettings } from '../../activities/notices.js';
 import { FileArtifactStore } from '../../lib/artifacts/store.js';
 import { openPglite, openPostgres, type Db } from '../../lib/db/db.js';
 import { migrate } from '../../lib/db/migrate.js';
@@ -90,6 +91,7 @@ export async function startTestWorker(options: {
   taskQueue?: string;
   dataDir?: string;
   lockFilePath?: string;
+  slack?: SlackNoticeSettings;
 }): Promise<TestWorker> {
   const dataDir = options.dataDir ?? scratchDir();
   const taskQueue = options.taskQueue ?? uniqueName('queue');
@@ -107,6 +109,7 @@ export async function startTestWorker(options: {
     lockFilePath: options.lockFilePath,
     codeRevision: 'test',
     shutdownGraceTime: '2s',
+    slack: options.slack ?? null,
   });
   const running = worker.run();
   return {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../api/server.js';
+import { identityWithToken, injectAs } from '../helpers/access.js';
 import type { Db } from '../../lib/db/db.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/logger.js';
@@ -71,10 +72,16 @@ async function auditActions(db: Db, model: string): Promise<string[]> {
 describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
   let db: Db;
   let api: FastifyInstance;
+  const tokens: Record<string, string> = {};
+  // Every change through the API acts as the identity of its token.
+  const inject = (options: InjectOptions & { as?: string }) =>
+    injectAs(api, tokens[options.as ?? 'alice']!)(options);
 
   beforeAll(async () => {
     db = await freshDatabase(kind);
     api = await buildApi({ db, logger: createLogger('silent') });
+    for (const name of ['alice', 'bob', 'carol']) tokens[name] = await identityWithToken(db, name);
+    tokens.reader = await identityWithToken(db, 'reader', { scopes: ['read'] });
   });
   afterAll(async () => {
     await api?.close();
@@ -181,7 +188,7 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
 
   describe('deleting a version an alias points at', () => {
     const remover = { actor: 'alice', channel: 'api' as const, reason: 'superseded' };
-    const deleteBody = { actor: 'alice', reason: 'superseded' };
+    const deleteBody = { reason: 'superseded' };
 
     it('refuses while production points at it, then deletes once the alias moved, never reusing the number', async () => {
       const model = uniqueName('retire');
@@ -204,14 +211,14 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
         retireVersion(db, model, '3' as unknown as number, 'deleted', remover),
       ).rejects.toThrow(/version: must be a positive integer \(got "3"\)/);
 
-      const byPath = await api.inject({
+      const byPath = await inject({
         method: 'DELETE',
         url: `/v1/models/${model}/versions/3`,
         payload: deleteBody,
       });
       expect(byPath.statusCode).toBe(409);
       expect(byPath.json().error.message).toMatch(/alias production points at it/);
-      const archive = await api.inject({
+      const archive = await inject({
         method: 'DELETE',
         url: `/v1/models/${model}/versions/3`,
         payload: { ...deleteBody, archive: true },
@@ -224,7 +231,7 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
         { model, alias: 'production', version: 2 },
         { ...remover, reason: 'back' },
       );
-      const deleted = await api.inject({
+      const deleted = await inject({
         method: 'DELETE',
         url: `/v1/models/${model}/versions/3`,
         payload: deleteBody,
@@ -240,7 +247,7 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
       expect(rows).toEqual([{ actor: 'alice', channel: 'api', details: { reason: 'superseded' } }]);
       await expect(getVersion(db, model, 3)).rejects.toThrow(NotFoundError);
       expect((await resolveVersion(db, model, 'production')).version).toBe(2);
-      const gone = await api.inject({ method: 'GET', url: `/v1/models/${model}/versions/3` });
+      const gone = await inject({ method: 'GET', url: `/v1/models/${model}/versions/3` });
       expect(gone.statusCode).toBe(404);
 
       const next = await registerVersion(db, registration(model, 'after-delete'), PIPELINE);
@@ -253,7 +260,7 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
 
       // %22 is a double quote: the path segment is "3" with its quotes.
       for (const ref of ['%223%22', '0x3', '3.0', '1e0']) {
-        const response = await api.inject({
+        const response = await inject({
           method: 'DELETE',
           url: `/v1/models/${model}/versions/${ref}`,
           payload: deleteBody,
@@ -281,10 +288,10 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
       await expect(onto(2)).rejects.toThrow(NotFoundError);
       await expect(onto(3)).rejects.toThrow(ConflictError);
       await expect(onto(3)).rejects.toThrow(/alias production cannot point at a archived version/);
-      const viaApi = await api.inject({
+      const viaApi = await inject({
         method: 'PUT',
         url: `/v1/models/${model}/aliases/production`,
-        payload: { version: '3', actor: 'alice', reason: 'try' },
+        payload: { version: '3', reason: 'try' },
       });
       expect(viaApi.statusCode).toBe(409);
       expect(await aliasHistory(db, model)).toEqual([]);
@@ -349,10 +356,11 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
       await expect(setApproval(db, model, 1, 'production-canary', approver)).rejects.toThrow(
         /a rejected version cannot be approved for production-canary/,
       );
-      const viaApi = await api.inject({
+      const viaApi = await inject({
         method: 'PUT',
         url: `/v1/models/${model}/aliases/production`,
-        payload: { version: 1, actor: 'bob', reason: 'looks fine' },
+        payload: { version: 1, reason: 'looks fine' },
+        as: 'bob',
       });
       expect(viaApi.statusCode).toBe(409);
 
@@ -360,7 +368,7 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
       expect(record).toMatchObject({ version: 1, status: 'rejected', approvedFor: 'none' });
       expect(record!.gate).toMatchObject({ passed: false, reasons });
       expect(record!.aliases).toEqual([]);
-      const listed = await api.inject({ method: 'GET', url: `/v1/models/${model}/versions` });
+      const listed = await inject({ method: 'GET', url: `/v1/models/${model}/versions` });
       expect(listed.json().versions).toMatchObject([{ version: 1, status: 'rejected' }]);
       expect(await auditActions(db, model)).toEqual(['version.registered', 'version.rejected']);
     });
@@ -457,11 +465,11 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
     });
 
     it('returns a version by alias and by number', async () => {
-      const byAlias = await api.inject({
+      const byAlias = await inject({
         method: 'GET',
         url: `/v1/models/${model}/versions/production`,
       });
-      const byNumber = await api.inject({ method: 'GET', url: `/v1/models/${model}/versions/1` });
+      const byNumber = await inject({ method: 'GET', url: `/v1/models/${model}/versions/1` });
 
       expect(byAlias.statusCode).toBe(200);
       expect(byAlias.json()).toMatchObject({
@@ -482,7 +490,7 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
       ];
 
       for (const [url, message] of cases) {
-        const response = await api.inject({ method: 'GET', url: url! });
+        const response = await inject({ method: 'GET', url: url! });
         expect(response.statusCode, url).toBe(404);
         expect(response.json(), url).toEqual({ error: { type: 'NotFoundError', message } });
       }
@@ -490,15 +498,22 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
 
     it('answers 400 naming the field when a body is incomplete or malformed', async () => {
       const put = (payload: Record<string, unknown>) =>
-        api.inject({ method: 'PUT', url: `/v1/models/${model}/aliases/production`, payload });
+        inject({ method: 'PUT', url: `/v1/models/${model}/aliases/production`, payload, as: 'bob' });
 
-      const noReason = await put({ version: 1, actor: 'bob' });
-      const booleanVersion = await put({ version: true, actor: 'bob', reason: 'oops' });
-      const hexVersion = await put({ version: '0x1', actor: 'bob', reason: 'oops' });
-      const noActor = await api.inject({
+      const noReason = await put({ version: 1 });
+      const booleanVersion = await put({ version: true, reason: 'oops' });
+      const hexVersion = await put({ version: '0x1', reason: 'oops' });
+      const claimedActor = await put({ version: 1, actor: 'carol', reason: 'not me' });
+      const noToken = await api.inject({
         method: 'DELETE',
         url: `/v1/models/${model}/versions/1`,
         payload: { reason: 'old' },
+      });
+      const readOnly = await inject({
+        method: 'DELETE',
+        url: `/v1/models/${model}/versions/1`,
+        payload: { reason: 'old' },
+        as: 'reader',
       });
 
       expect(noReason.statusCode).toBe(400);
@@ -507,8 +522,15 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
       expect(booleanVersion.json().error.message).toMatch(/version: .*\(got true\)/);
       expect(hexVersion.statusCode).toBe(400);
       expect(hexVersion.json().error.message).toMatch(/version: /);
-      expect(noActor.statusCode).toBe(400);
-      expect(noActor.json().error.message).toMatch(/actor: /);
+      // The actor is the token's identity; a body cannot claim to be someone else.
+      expect(claimedActor.statusCode).toBe(400);
+      expect(claimedActor.json().error.message).toMatch(/actor/);
+      expect(noToken.statusCode).toBe(401);
+      expect(noToken.json().error.message).toMatch(/needs an API token/);
+      expect(readOnly.statusCode).toBe(403);
+      expect(readOnly.json().error.message).toMatch(
+        /needs a token with scope admin; the token of reader has read/,
+      );
       // None of the refused requests moved anything.
       expect((await resolveVersion(db, model, 'production')).version).toBe(2);
       expect((await getVersion(db, model, 1)).status).toBe('registered');
@@ -516,10 +538,11 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
 
     it('moves an alias whether the body gives the version as a number or as text', async () => {
       const put = (version: number | string, reason: string) =>
-        api.inject({
+        inject({
           method: 'PUT',
           url: `/v1/models/${model}/aliases/candidate`,
-          payload: { version, actor: 'bob', reason },
+          payload: { version, reason },
+          as: 'bob',
         });
 
       const asText = await put('1', 'text');

@@ -1,0 +1,111 @@
+import type { Command } from 'commander';
+import { InvalidInputError } from '../lib/errors.js';
+import type { ApiClient } from './api-client.js';
+
+const list = (text: string): string[] =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+function parseBoolean(flag: string, text: string): boolean {
+  if (text === 'true' || text === 'yes') return true;
+  if (text === 'false' || text === 'no') return false;
+  throw new InvalidInputError(`${flag}: must be true or false (got ${JSON.stringify(text)})`);
+}
+
+const print = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+};
+
+/**
+ * `mlops whoami | identities | tokens | access`: who is who, the tokens they hold and who
+ * may approve each model. Everything but whoami needs an admin token.
+ */
+export function addAccessCommands(program: Command, api: () => ApiClient): void {
+  program
+    .command('whoami')
+    .description("the identity, groups and scopes of this CLI's token")
+    .action(async () => print(await api().get('/v1/whoami')));
+
+  const identities = program.command('identities').description('people and services (admin)');
+  identities.command('ls').action(async () => print(await api().get('/v1/identities')));
+  identities
+    .command('add')
+    .description('create or replace an identity')
+    .argument('<name>')
+    .option('--slack <member-id>', 'the Slack member id (U012AB3CD) that acts as this identity')
+    .option('--groups <a,b>', 'groups, for group: entries in approver lists', '')
+    .option('--display-name <text>', 'a name people recognise', '')
+    .option('--disabled', 'refuse its tokens and Slack actions')
+    .action(
+      async (
+        name: string,
+        options: { slack?: string; groups: string; displayName: string; disabled?: boolean },
+      ) =>
+        print(
+          await api().request('PUT', `/v1/identities/${encodeURIComponent(name)}`, {
+            displayName: options.displayName,
+            slackUserId: options.slack ?? null,
+            groups: list(options.groups),
+            disabled: options.disabled ?? false,
+          }),
+        ),
+    );
+
+  const tokens = program.command('tokens').description('API tokens (admin)');
+  tokens
+    .command('create')
+    .description('create a token and print it once; only its hash is stored')
+    .argument('<identity>')
+    .requiredOption('--scopes <a,b>', 'read, train, release, approve, admin, delegate')
+    .option('--description <text>', 'what the token is for', '')
+    .action(async (identity: string, options: { scopes: string; description: string }) =>
+      print(
+        await api().request('POST', '/v1/tokens', {
+          identity,
+          scopes: list(options.scopes),
+          description: options.description,
+        }),
+      ),
+    );
+  tokens.command('ls').action(async () => print(await api().get('/v1/tokens')));
+  tokens
+    .command('revoke')
+    .argument('<id>')
+    .action(async (id: string) =>
+      print(await api().request('DELETE', `/v1/tokens/${encodeURIComponent(id)}`)),
+    );
+
+  const access = program.command('access').description('who may approve a model (admin)');
+  access
+    .command('show')
+    .argument('<model>')
+    .action(async (model: string) =>
+      print(await api().get(`/v1/models/${encodeURIComponent(model)}/access`)),
+    );
+  access
+    .command('set')
+    .description("set a model's approvers; plans can name fewer, never others")
+    .argument('<model>')
+    .requiredOption('--approvers <a,group:b>', 'identities and group: entries')
+    .option(
+      '--starter-may-approve <bool>',
+      'may the person who started a release approve it',
+      'true',
+    )
+    .option('--slack-channel <channel>', 'where approval requests for this model go')
+    .action(
+      async (
+        model: string,
+        options: { approvers: string; starterMayApprove: string; slackChannel?: string },
+      ) =>
+        print(
+          await api().request('PUT', `/v1/models/${encodeURIComponent(model)}/access`, {
+            approvers: list(options.approvers),
+            starterMayApprove: parseBoolean('--starter-may-approve', options.starterMayApprove),
+            slackChannel: options.slackChannel ?? null,
+          }),
+        ),
+    );
+}
