@@ -7,6 +7,7 @@ import { writeAudit } from '../lib/registry/audit.js';
 import { VersionNumberSchema } from '../lib/registry/types.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
+import { releaseWorkflowId } from '../lib/temporal/conventions.js';
 import { needs, principal } from './auth.js';
 import { decideRelease, releaseStatus, type ReleaseApiOptions } from './releases.js';
 
@@ -98,7 +99,14 @@ async function answerSlackAction(
       action: `release.${action.operation}`,
       model: action.model,
       version: action.version,
-      details: { result: 'refused', message, slackUserName: action.slackUserName, bridge },
+      details: {
+        releaseId: releaseWorkflowId(action.model, action.version),
+        result: 'refused',
+        message,
+        slackUserId: action.slackUserId,
+        slackUserName: action.slackUserName,
+        bridge,
+      },
     });
     return { message, accepted: false, duplicate: false };
   }

@@ -106,7 +106,7 @@ const routing = proxyActivities<Activities>({
 // Slack being down must never hold a release: a few quick tries, then an audit row.
 const notifier = proxyActivities<Activities>({
   startToCloseTimeout: '15s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 4 },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
 /** Thrown inside the workflow when the release must stop and restore stable traffic. */
@@ -158,8 +158,15 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
   // Notices go out in order, in the background: the release never waits on Slack mid-way.
   let notices: Promise<void> = Promise.resolve();
   let noticeFailures = 0;
+  // The message opens at the first approval gate, or at the end when the release did not
+  // promote (someone should look); from then on every transition updates it in place.
+  let noticeOpen = false;
   const notify = (final?: { reason: string }): void => {
     if (!accessControl || !policy.slackChannel) return;
+    noticeOpen ||=
+      status.stage === 'awaiting-approval' ||
+      (final !== undefined && status.outcome !== 'promoted');
+    if (!noticeOpen) return;
     const notice: NoticeInput = {
       releaseId,
       channel: policy.slackChannel,
