@@ -21,6 +21,7 @@ import {
   type TestWorker,
 } from '../helpers/env.js';
 import { smallSpec } from '../helpers/specs.js';
+import { registerTrainedVersion } from '../helpers/models.js';
 import { identityWithToken } from '../helpers/access.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -251,5 +252,118 @@ describe('mlops train', () => {
       expect((await getVersion(db, model, result.version)).lineage.runId).toBe('ci-1');
       await expect.poll(() => trainingWorkflowIds(model)).toEqual([`train/${model}/ci-1`]);
     });
+  });
+});
+
+describe('mlops release and mlops audit, through the API with tokens', () => {
+  let db: Db;
+  let worker: TestWorker;
+  let api: FastifyInstance;
+  let client: Client;
+  const env: Record<string, Record<string, string>> = {};
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    worker = await startTestWorker({ db });
+    client = await temporalClient();
+    api = await buildApi({
+      db,
+      logger: createLogger('silent'),
+      temporal: {
+        client,
+        taskQueue: worker.taskQueue,
+        namespace: 'default',
+        uiUrl: 'http://127.0.0.1:8233',
+      },
+    });
+    const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+    for (const [name, scopes] of [
+      ['ci-bot', ['read', 'release']],
+      ['alice', ['read', 'approve']],
+      ['bob', ['read', 'approve']],
+    ] as const)
+      env[name] = {
+        MLOPS_API_URL: apiUrl,
+        MLOPS_API_TOKEN: await identityWithToken(db, name, { scopes: [...scopes] }),
+      };
+  });
+  afterAll(async () => {
+    await api?.close();
+    await client?.connection.close();
+    await worker?.stop();
+    await db?.close();
+  });
+
+  it('starts a release as the token holder, refuses an approver the plan does not name, and audits who, channel and why', async () => {
+    const model = uniqueName('cli-rel');
+    const { version } = await registerTrainedVersion(db, worker.store, model);
+    const plan = path.join(scratchDir(), 'plan.yaml');
+    fs.writeFileSync(
+      plan,
+      toYaml({
+        steps: [{ weight: 100, bake: '1s' }],
+        checks: [{ metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05 }],
+        approvals: [{ before: 1, approvers: ['alice'], timeout: '5m' }],
+      }),
+    );
+
+    const started = await mlops(
+      ['release', 'start', model, String(version), '-f', plan, '--json'],
+      env['ci-bot'],
+    );
+    expect(started.code, started.stderr).toBe(0);
+    expect(JSON.parse(started.stdout)).toMatchObject({
+      workflowId: `release/${model}/v${version}`,
+      started: true,
+    });
+    await expect
+      .poll(
+        async () =>
+          JSON.parse(
+            (await mlops(['release', 'status', model, String(version), '--json'], env.bob)).stdout,
+          ).stage,
+        { timeout: 20_000 },
+      )
+      .toBe('awaiting-approval');
+
+    const byBob = await mlops(['release', 'approve', model, String(version)], env.bob);
+    expect(byBob.code).toBe(2);
+    expect(byBob.stderr).toMatch(
+      /approve refused: bob may not approve releases of .*approvers: alice/,
+    );
+    const byCi = await mlops(['release', 'approve', model, String(version)], env['ci-bot']);
+    expect(byCi.code).toBe(2);
+    expect(byCi.stderr).toMatch(/needs a token with scope approve/);
+    const byAlice = await mlops(
+      ['release', 'reject', model, String(version), '--reason', 'wait for the new labels'],
+      env.alice,
+    );
+    expect(byAlice.code, byAlice.stderr).toBe(0);
+    expect(byAlice.stdout).toMatch(/rejected by alice/);
+
+    const audit = await mlops(['audit', model], env.bob);
+    expect(audit.code).toBe(0);
+    const lines = audit.stdout.trim().split('\n').reverse();
+    expect(lines.find((line) => / release\.start /.test(line))).toMatch(
+      /ci-bot +cli +release\.start v1/,
+    );
+    expect(lines.find((line) => / release\.approve /.test(line))).toMatch(
+      /bob +cli +release\.approve v1 refused/,
+    );
+    expect(lines.find((line) => / release\.reject /.test(line))).toMatch(
+      /alice +cli +release\.reject v1 accepted +why: wait for the new labels/,
+    );
+  });
+
+  it('refuses to run the Slack bridge with an empty signing secret', async () => {
+    const { code, stderr } = await mlops(['slack'], {
+      MLOPS_SLACK_SIGNING_SECRET: '',
+      MLOPS_SLACK_BRIDGE_TOKEN: 'mlops_000000000000_x',
+      MLOPS_SLACK_PORT: '0',
+    });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /MLOPS_SLACK_SIGNING_SECRET is empty: the Slack bridge refuses to start/,
+    );
   });
 });
