@@ -21,6 +21,8 @@ import { needs, principal } from './auth.js';
 /** What the API needs to start and operate releases. */
 export interface ReleaseApiOptions {
   client: Client;
+  /** Where the client connects, for error messages. */
+  address: string;
   taskQueue: string;
   namespace: string;
   uiUrl: string;
@@ -91,6 +93,7 @@ export async function decideRelease(
       message: result.message,
       ...(input.who.reason ? { reason: input.who.reason } : {}),
       ...(input.who.slackUserId ? { slackUserId: input.who.slackUserId } : {}),
+      ...(input.who.slackUserName ? { slackUserName: input.who.slackUserName } : {}),
     },
   });
   return result;

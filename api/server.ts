@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { Db } from '../lib/db/db.js';
 import {
@@ -25,6 +25,7 @@ import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { addAccessRoutes } from './access.js';
 import { installAuth, needs, principal } from './auth.js';
 import { addReleaseRoutes, type ReleaseApiOptions } from './releases.js';
+import { addRunRoutes } from './runs.js';
 import { addSlackRoutes } from './slack.js';
 
 export interface ApiOptions {
@@ -90,6 +91,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
                 : null;
     if (status !== null) {
       return reply.status(status).send({ error: { type: error.name, message: error.message } });
+    }
+    if (options.temporal && isTemporalUnreachable(error)) {
+      return reply.status(503).send({
+        error: {
+          type: 'Unavailable',
+          message: `cannot reach Temporal at ${options.temporal.address}; start it with \`mlops dev\` or set TEMPORAL_ADDRESS on the API`,
+        },
+      });
     }
     const clientError = (error as { statusCode?: number }).statusCode;
     if (clientError && clientError < 500) {
@@ -213,17 +222,28 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   addAccessRoutes(app, db);
   if (options.temporal) {
     addReleaseRoutes(app, db, options.temporal);
+    addRunRoutes(app, db, options.temporal);
     addSlackRoutes(app, db, options.temporal);
   } else {
-    app.all('/v1/releases*', async (_request, reply) =>
-      reply.status(503).send({
-        error: {
-          type: 'Unavailable',
-          message: 'this API runs without Temporal; releases are not served here',
-        },
-      }),
-    );
+    app.all('/v1/releases*', unavailable);
+    app.post('/v1/runs', unavailable);
   }
 
   return app;
+}
+
+async function unavailable(_request: unknown, reply: FastifyReply): Promise<FastifyReply> {
+  return reply.status(503).send({
+    error: {
+      type: 'Unavailable',
+      message: 'this API runs without Temporal; it does not start or operate workflows',
+    },
+  });
+}
+
+/** gRPC UNAVAILABLE (14) from the Temporal client, directly or as the cause of a ServiceError. */
+function isTemporalUnreachable(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause)
+    if ((current as { code?: unknown }).code === 14) return true;
+  return false;
 }

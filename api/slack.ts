@@ -145,6 +145,7 @@ async function answerSlackAction(
         groups: identity.groups,
         channel: 'slack',
         slackUserId: action.slackUserId,
+        slackUserName: action.slackUserName || undefined,
         reason: action.reason,
       },
     },

@@ -37,6 +37,11 @@ export class ApiClient {
         signal: AbortSignal.timeout(15_000),
       });
     } catch (error) {
+      if ((error as Error).name === 'TimeoutError')
+        throw new CliError(
+          `the mlops API at ${this.baseUrl} did not answer within 15 s; it may be waiting on Temporal or PostgreSQL (see its log)`,
+          ExitCode.Unavailable,
+        );
       throw new CliError(
         `cannot reach the mlops API at ${this.baseUrl} (${(error as Error).cause ?? (error as Error).message}); start it with \`mlops dev\` or \`mlops api\`, or set MLOPS_API_URL`,
         ExitCode.Unavailable,

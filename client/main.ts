@@ -20,13 +20,8 @@ import { addReleaseCommands } from './release.js';
 import { heldOutEmails, replayTraffic } from './replay.js';
 import { durationMs } from '../lib/release/plan.js';
 import { connectTemporal } from './temporal.js';
-import {
-  checkRunId,
-  newRunId,
-  readTrainingSpec,
-  startTraining,
-  waitWithProgress,
-} from './train.js';
+import type { trainingPipelineWorkflow } from '../workflows/training-pipeline.js';
+import { checkRunId, newRunId, readTrainingSpec, waitWithProgress } from './train.js';
 
 /**
  * `mlops`: the CLI for CI and people. Commands that read or change the system go through
@@ -108,33 +103,28 @@ export function buildProgram(): Command {
       const config = loadCliConfig();
       const { raw, spec } = readTrainingSpec(options.file);
       const runId = checkRunId(options.runId ?? newRunId());
-      const client = await connectTemporal(config);
-      const { handle, started } = await startTraining(client, {
-        raw,
-        spec,
-        runId,
-        requestedBy: requester(),
-        taskQueue: config.MLOPS_TASK_QUEUE,
-      });
-      const uiUrl = temporalUiLink(
-        config.TEMPORAL_UI_URL,
-        config.TEMPORAL_NAMESPACE,
-        handle.workflowId,
-      );
+      const api = ApiClient.fromConfig(config);
+      // Started by the API, as the token's identity; the CLI only watches the run.
+      const { workflowId, started, uiUrl } = await api.request<{
+        workflowId: string;
+        started: boolean;
+        uiUrl: string;
+      }>('POST', '/v1/runs', { spec: raw, runId });
       if (!options.json)
         process.stderr.write(
-          `${started ? 'started' : 'already started'} ${handle.workflowId}\n  ${uiUrl}\n`,
+          `${started ? 'started' : 'already started'} ${workflowId}\n  ${uiUrl}\n`,
         );
       if (!options.wait) {
-        if (options.json) printJson({ workflowId: handle.workflowId, runId, started, uiUrl });
+        if (options.json) printJson({ workflowId, runId, started, uiUrl });
         return;
       }
+      const client = await connectTemporal(config);
+      const handle = client.workflow.getHandle<typeof trainingPipelineWorkflow>(workflowId);
       const result = await waitWithProgress(handle, !options.json);
-      const record = await ApiClient.fromConfig(config).get<ModelVersionRecord>(
+      const record = await api.get<ModelVersionRecord>(
         `/v1/models/${spec.model}/versions/${result.version}`,
       );
-      if (options.json)
-        printJson({ workflowId: handle.workflowId, runId, started, uiUrl, result, record });
+      if (options.json) printJson({ workflowId, runId, started, uiUrl, result, record });
       else printRecord(record, uiUrl);
       if (result.outcome === 'rejected')
         throw new CliError(

@@ -1,6 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+} from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import type { SlackNoticeSettings } from '../activities/notices.js';
@@ -100,7 +105,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       const connection =
         options.devServer || options.worker
           ? await Connection.connect({ address: temporalAddress })
-          : Connection.lazy({ address: temporalAddress });
+          : Connection.lazy({
+              address: temporalAddress,
+              connectTimeout: '3s',
+              // An API request should fail in seconds, not retry for twenty, when Temporal is down.
+              interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))],
+            });
       stops.push(() => connection.close());
       client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     }
@@ -143,6 +153,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         adminToken: config.MLOPS_ADMIN_TOKEN,
         temporal: {
           client: client!,
+          address: temporalAddress,
           taskQueue: config.MLOPS_TASK_QUEUE,
           namespace: config.TEMPORAL_NAMESPACE,
           uiUrl,

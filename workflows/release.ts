@@ -77,8 +77,9 @@ export interface ApprovalInput {
   /** The identity's groups, for `group:` entries in approver lists. */
   groups?: string[];
   channel: 'cli' | 'slack' | 'api';
-  /** The Slack member id when the decision came from Slack. */
+  /** The Slack member id and name when the decision came from Slack. */
   slackUserId?: string;
+  slackUserName?: string;
   reason?: string;
 }
 

@@ -3,7 +3,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import type { FastifyInstance } from 'fastify';
@@ -159,15 +165,57 @@ describe('mlops train', () => {
     expect(await trainingWorkflowIds(model)).toEqual([]);
   });
 
-  it('exits 3 and says how to start Temporal when nothing listens at TEMPORAL_ADDRESS', async () => {
-    const address = `127.0.0.1:${await closedPort()}`;
+  it('exits 3 and says how to start the API when nothing listens at MLOPS_API_URL', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
     const file = writeSpec(smallSpec(uniqueName('cli')));
 
-    const { code, stderr } = await mlops(['train', '-f', file], { TEMPORAL_ADDRESS: address });
+    const { code, stderr } = await mlops(['train', '-f', file], { MLOPS_API_URL: url });
 
     expect(code).toBe(3);
-    expect(stderr).toContain(`cannot reach Temporal at ${address}`);
-    expect(stderr).toMatch(/start it with `mlops dev` or set TEMPORAL_ADDRESS/);
+    expect(stderr).toContain(`cannot reach the mlops API at ${url}`);
+    expect(stderr).toMatch(/start it with `mlops dev` or `mlops api`, or set MLOPS_API_URL/);
+  });
+
+  it('exits 3 and says how to start Temporal when the API cannot reach it', async () => {
+    const address = `127.0.0.1:${await closedPort()}`;
+    const db = await freshDatabase();
+    const unreachable = new Client({
+      connection: Connection.lazy({
+        address,
+        connectTimeout: '2s',
+        interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
+      }),
+    });
+    const api = await buildApi({
+      db,
+      logger: createLogger('silent'),
+      temporal: {
+        client: unreachable,
+        address,
+        taskQueue: 'q',
+        namespace: 'default',
+        uiUrl: 'http://ui',
+      },
+    });
+    try {
+      const env = {
+        MLOPS_API_URL: await api.listen({ host: '127.0.0.1', port: 0 }),
+        MLOPS_API_TOKEN: await identityWithToken(db, 'ci-bot', { scopes: ['train'] }),
+      };
+      const file = writeSpec(smallSpec(uniqueName('cli')));
+
+      const { code, stderr } = await mlops(['train', '-f', file], env);
+
+      expect(code).toBe(3);
+      expect(stderr).toContain(`cannot reach Temporal at ${address}`);
+      expect(stderr).toMatch(/start it with `mlops dev` or set TEMPORAL_ADDRESS/);
+    } finally {
+      await api.close();
+      await unreachable.connection.close().catch(() => undefined);
+      // The lazy connection may still be retrying in the background; let it give up first.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await db.close();
+    }
   });
 
   describe('with a worker', () => {
@@ -180,7 +228,17 @@ describe('mlops train', () => {
     beforeAll(async () => {
       db = await freshDatabase();
       worker = await startTestWorker({ db });
-      api = await buildApi({ db, logger: createLogger('silent') });
+      api = await buildApi({
+        db,
+        logger: createLogger('silent'),
+        temporal: {
+          client,
+          address: inject('temporalAddress'),
+          taskQueue: worker.taskQueue,
+          namespace: 'default',
+          uiUrl: 'http://127.0.0.1:8233',
+        },
+      });
       apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
       token = await identityWithToken(db, 'ci-bot', { scopes: ['read', 'train'] });
     });
@@ -227,7 +285,7 @@ describe('mlops train', () => {
       const file = writeSpec(
         smallSpec(model, { dataset: { source: 'spam-assassin', maxRows: 300 } }),
       );
-      const env = { MLOPS_TASK_QUEUE: worker.taskQueue };
+      const env = { MLOPS_API_URL: apiUrl, MLOPS_API_TOKEN: token };
       const args = ['train', '-f', file, '--json', '--run-id', 'ci-1'];
 
       const first = await mlops(args, env);
@@ -251,6 +309,12 @@ describe('mlops train', () => {
       const result = (await handle.result()) as TrainingPipelineResult;
       expect((await getVersion(db, model, result.version)).lineage.runId).toBe('ci-1');
       await expect.poll(() => trainingWorkflowIds(model)).toEqual([`train/${model}/ci-1`]);
+      // Started by the API as the token's identity, once.
+      const { rows } = await db.query<{ actor: string; channel: string }>(
+        `SELECT actor, channel FROM audit_log WHERE model = $1 AND action = 'run.start'`,
+        [model],
+      );
+      expect(rows).toEqual([{ actor: 'ci-bot', channel: 'cli' }]);
     });
   });
 });
@@ -271,6 +335,7 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
       logger: createLogger('silent'),
       temporal: {
         client,
+        address: inject('temporalAddress'),
         taskQueue: worker.taskQueue,
         namespace: 'default',
         uiUrl: 'http://127.0.0.1:8233',

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApi } from '../../api/server.js';
 import { ApiClient } from '../../client/api-client.js';
 import { SlackBridge } from '../../client/slack-bridge.js';
@@ -65,6 +65,7 @@ describe('approvals from Slack and the CLI', () => {
       logger: createLogger('silent'),
       temporal: {
         client,
+        address: inject('temporalAddress'),
         taskQueue: worker.taskQueue,
         namespace: 'default',
         uiUrl: 'http://ui.test',
@@ -257,6 +258,7 @@ describe('approvals from Slack and the CLI', () => {
         details: expect.objectContaining({
           result: 'accepted',
           slackUserId: 'U0ALICE',
+          slackUserName: 'u0alice',
           reason: 'from the Slack approval request',
         }),
       },
@@ -401,6 +403,30 @@ describe('approvals from Slack and the CLI', () => {
       error: expect.stringMatching(/503/),
     });
   }, 120_000);
+
+  it('never approves on a gate timeout: rejects, or keeps waiting, as the plan says', async () => {
+    const rejecting = await modelWithCandidate(db, worker.store, gateway);
+    const waiting = await modelWithCandidate(db, worker.store, gateway);
+    const withGate = (onTimeout: 'reject' | 'wait') => ({
+      ...gatedPlan(['alice']),
+      approvals: [{ before: 1, approvers: ['alice'], timeout: '2s', onTimeout }],
+    });
+    await startRelease(rejecting.model, rejecting.candidate, withGate('reject'));
+    await startRelease(waiting.model, waiting.candidate, withGate('wait'));
+
+    const rejected = await result(rejecting.model, rejecting.candidate);
+    expect(rejected.outcome).toBe('rejected');
+    expect(rejected.reason).toBe('no approval within 2s; a timeout never approves');
+    expect((await findAliasedVersion(db, rejecting.model, 'production'))?.version).toBe(
+      rejecting.stable,
+    );
+    // Well past its timeout, the waiting gate still waits, with nobody's approval.
+    await awaitStage(waiting.model, waiting.candidate, 'awaiting-approval');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await status(waiting.model, waiting.candidate)).stage).toBe('awaiting-approval');
+    await as('bob').request('POST', `/v1/releases/${waiting.model}/${waiting.candidate}/abort`, {});
+    expect((await result(waiting.model, waiting.candidate)).outcome).toBe('aborted');
+  });
 
   it('answers the slash command status for a mapped user', async () => {
     const release = await withTraffic();
