@@ -14,6 +14,7 @@ import { signSlackRequest } from '../../lib/slack/signature.js';
 import type { Gateway } from '../../serving/gateway.js';
 import type { ReleaseResult, ReleaseStatus } from '../../workflows/release.js';
 import { identityWithToken } from '../helpers/access.js';
+import { recordHistory } from '../helpers/histories.js';
 import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
 import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
 import { startSlackRecorder, type SlackRecorder } from '../helpers/slack-recorder.js';
@@ -249,6 +250,7 @@ describe('approvals from Slack and the CLI', () => {
       release.candidate,
     );
     expect(recorder.responses('trigger-approve-1')).toHaveLength(1);
+    recordHistory(`release/${release.model}/v${release.candidate}`, 'release-approved-in-slack');
     const approvals = await audit(release.model, 'release.approve');
     expect(approvals).toEqual([
       {
@@ -311,6 +313,7 @@ describe('approvals from Slack and the CLI', () => {
     await click('U0ALICE', target, 'reject', 'trigger-reject');
     expect(await answerTo('trigger-reject')).toMatch(/rejected by alice/);
     expect((await result(release.model, release.candidate)).outcome).toBe('rejected');
+    recordHistory(`release/${release.model}/v${release.candidate}`, 'release-rejected-in-slack');
     await click('U0ALICE', target, 'approve', 'trigger-too-late');
     expect(await answerTo('trigger-too-late')).toMatch(
       new RegExp(
