@@ -9,10 +9,11 @@ import { createLogger } from '../lib/logger.js';
 import type { DatasetSummary } from '../lib/registry/catalog.js';
 import type { ModelVersionRecord } from '../lib/registry/types.js';
 import { releaseWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
-import type { releaseWorkflow, ReleaseResult } from '../workflows/release.js';
+import type { releaseWorkflow, ReleaseResult, ReleaseStatus } from '../workflows/release.js';
 import { startStack } from '../workers/stack.js';
 import { ApiClient } from './api-client.js';
-import { printRecord } from './output.js';
+import { printAudit, printRecord } from './output.js';
+import type { AuditRow } from '../lib/registry/audit.js';
 import { printStatus, readReleasePlan } from './release.js';
 import { heldOutEmails, replayTraffic, type ReplaySummary } from './replay.js';
 import { newRunId, readTrainingSpec, startTraining, waitWithProgress } from './train.js';
@@ -71,15 +72,16 @@ async function demo(): Promise<number> {
     const v1 = await train(context, 'spam-filter-v1.yaml');
     const first = await release(context, v1, 'release-first.yaml', {});
 
+    const approver = await setUpApprovers(context);
     const v2 = await train(context, 'spam-filter-v2.yaml');
-    const canary = await release(context, v2, 'release-canary.yaml', {});
+    const canary = await release(context, v2, 'release-canary.yaml', { approver });
 
     const v3 = await train(context, 'spam-filter-v3.yaml');
     await setFault(context, v3, {
       errorRate: 0.3,
       reason: 'rollback drill: 30% of v3 answers fail',
     });
-    const drill = await release(context, v3, 'release-canary.yaml', {});
+    const drill = await release(context, v3, 'release-canary.yaml', { approver });
     await setFault(context, v3, { errorRate: 0, reason: 'rollback drill over' });
 
     const { datasets } = await context.api.get<{ datasets: DatasetSummary[] }>('/v1/datasets');
@@ -99,6 +101,13 @@ async function demo(): Promise<number> {
         `releases: v1 ${first.outcome}, v2 ${canary.outcome}, v3 ${drill.outcome} (${drill.reason})\n` +
         `production is now v${production.version}\n`,
     );
+    const { entries } = await context.api.get<{ entries: AuditRow[] }>(`/v1/models/${MODEL}/audit`);
+    const decisions = entries.filter((entry) =>
+      /^release\.(start|approve|reject)$/.test(entry.action),
+    );
+    context.report.decisions = decisions;
+    process.stdout.write('decisions (mlops audit spam-filter):\n');
+    printAudit(decisions.reverse());
 
     context.report.finishedAt = new Date().toISOString();
     context.report.durationSeconds = (Date.now() - started) / 1000;
@@ -167,7 +176,7 @@ async function release(
   context: DemoContext,
   version: number,
   planFile: string,
-  _options: object,
+  options: { approver?: ApiClient },
 ): Promise<ReleaseResult> {
   const plan = readReleasePlan(path.join(SPECS, planFile));
   const workflowId = releaseWorkflowId(MODEL, version);
@@ -198,7 +207,11 @@ async function release(
     },
     context.emails,
   );
+  const approving = options.approver
+    ? approveWhenAsked(handle, options.approver, version)
+    : Promise.resolve();
   const result = await handle.result().finally(() => stopTraffic.abort());
+  await approving;
   const replayed = await traffic;
 
   printStatus(result.status);
@@ -217,6 +230,53 @@ async function release(
     traffic: replayed,
   });
   return result;
+}
+
+/**
+ * Access as a platform team sets it up: only the release-managers group approves
+ * spam-filter, and not the person who started the release. The demo starts releases as
+ * `demo` and approves as `demo-approver`, through the API with that identity's token.
+ */
+async function setUpApprovers(context: DemoContext): Promise<ApiClient> {
+  await context.api.request('PUT', '/v1/identities/demo-approver', {
+    displayName: 'demo release manager',
+    groups: ['release-managers'],
+  });
+  const { token } = await context.api.request<{ token: string }>('POST', '/v1/tokens', {
+    identity: 'demo-approver',
+    scopes: ['read', 'approve'],
+    description: 'npm run demo',
+  });
+  await context.api.request('PUT', `/v1/models/${MODEL}/access`, {
+    approvers: ['group:release-managers'],
+    starterMayApprove: false,
+  });
+  process.stdout.write(
+    `\n== access: ${MODEL} releases are approved by group:release-managers (demo-approver), never by their starter\n`,
+  );
+  return new ApiClient(context.api.baseUrl, token);
+}
+
+/** Approves the release's gate once it asks, as a release manager would after reading the checks. */
+async function approveWhenAsked(
+  handle: { query<T>(name: string): Promise<T> },
+  approver: ApiClient,
+  version: number,
+): Promise<void> {
+  for (;;) {
+    const status = await handle.query<ReleaseStatus>('status').catch(() => null);
+    if (!status || status.outcome !== 'running') return;
+    if (status.stage === 'awaiting-approval') {
+      const { message } = await approver.request<{ message: string }>(
+        'POST',
+        `/v1/releases/${MODEL}/${version}/approve`,
+        { reason: 'every canary step passed its checks' },
+      );
+      process.stdout.write(`  approval: ${message} (through the API, audited)\n`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 async function setFault(

@@ -75,11 +75,18 @@ export type Config = z.infer<typeof ConfigSchema> & {
 
 /** Parses `env` (process.env by default); throws a ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = ConfigSchema.safeParse(env);
+  // An empty variable is an unset one (compose writes `${X:-}` as ""), except the signing
+  // secret: set but empty must stop the Slack bridge, not look unconfigured.
+  const given = Object.fromEntries(
+    Object.entries(env).filter(
+      ([key, value]) => value !== '' || key === 'MLOPS_SLACK_SIGNING_SECRET',
+    ),
+  );
+  const parsed = ConfigSchema.safeParse(given);
   if (!parsed.success) {
     // Show each bad value so the person can see the typo, but never a secret.
     const shown = Object.fromEntries(
-      Object.entries(env).map(([key, value]) => [
+      Object.entries(given).map(([key, value]) => [
         key,
         /TOKEN|PASSWORD|DATABASE_URL|SECRET/.test(key) ? '(hidden)' : value,
       ]),

@@ -132,82 +132,145 @@ describe('a release under failure', () => {
     expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 0, [candidate]: 10_000 });
   });
 
-  it('finishes correctly after the worker is killed mid-canary, with no route change made twice', async () => {
-    const url = await freshPostgresUrl();
-    const db = openPostgres(url);
-    cleanups.push(() => db.close());
-    await migrate(db);
-    const home = scratchDir();
-    const store = new FileArtifactStore(path.join(home, 'artifacts'));
-    const gateway = await startQuickGateway(db, store);
-    cleanups.push(() => gateway.stop());
-    const { model, stable, candidate } = await modelWithCandidate(db, store, gateway, {
-      prefix: 'resilient',
-    });
-    const env = {
-      ...process.env,
-      DATABASE_URL: url,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      MLOPS_TASK_QUEUE: uniqueName('release-crash'),
-      MLOPS_HOME: home,
-      LOG_LEVEL: 'warn',
-    };
-    const spawnWorker = (): ChildProcess => {
-      const child = spawn(process.execPath, [path.join(REPO, 'bin/mlops.mjs'), 'worker'], {
-        cwd: REPO,
-        env,
-        stdio: ['ignore', 'ignore', 'inherit'],
+  // Each case kills the worker with SIGKILL as the release enters a stage, starts a new
+  // one, and checks the release ends as it would have, every route change made once.
+  const crashCases: Array<{
+    stage: string;
+    /** What happens after the restart: nothing, or a person acts. */
+    then?: 'approve' | 'abort';
+    outcome: 'promoted' | 'aborted';
+    changes: string[];
+  }> = [
+    {
+      stage: 'loading',
+      outcome: 'promoted',
+      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
+    },
+    {
+      stage: 'shadow',
+      outcome: 'promoted',
+      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
+    },
+    {
+      stage: 'canary',
+      outcome: 'promoted',
+      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
+    },
+    {
+      stage: 'awaiting-approval',
+      then: 'approve',
+      outcome: 'promoted',
+      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
+    },
+    {
+      stage: 'promoted',
+      outcome: 'promoted',
+      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
+    },
+    {
+      stage: 'rolling back',
+      then: 'abort',
+      outcome: 'aborted',
+      changes: ['load', 'shadow', 'step-1', 'rollback'],
+    },
+  ];
+
+  it.each(crashCases)(
+    'ends a release correctly when the worker is killed in stage $stage, with no route change made twice',
+    async ({ stage, then, outcome, changes }) => {
+      const url = await freshPostgresUrl();
+      const db = openPostgres(url);
+      cleanups.push(() => db.close());
+      await migrate(db);
+      const home = scratchDir();
+      const store = new FileArtifactStore(path.join(home, 'artifacts'));
+      const gateway = await startQuickGateway(db, store);
+      cleanups.push(() => gateway.stop());
+      const { model, stable, candidate } = await modelWithCandidate(db, store, gateway, {
+        prefix: 'resilient',
       });
-      cleanups.push(async () => child.kill('SIGKILL'));
-      return child;
-    };
-    const stopTraffic = traffic(gateway, model);
-    const client: Client = await temporalClient();
-    const plan: ReleasePlanInput = {
-      steps: [
-        { weight: 20, bake: '3s', checkInterval: '1s' },
-        { weight: 60, bake: '3s', checkInterval: '1s' },
-      ],
-      checks: [
-        { metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05, minSamples: 5 },
-      ],
-      inconclusiveLimit: 20,
-      loadTimeout: '30s',
-    };
-    const first = spawnWorker();
-    const handle = await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
-      workflowId: `release/${model}/v${candidate}`,
-      taskQueue: env.MLOPS_TASK_QUEUE,
-      args: [{ model, version: candidate, plan, requestedBy: 'test' }],
-    });
-    await expect
-      .poll(async () => (await handle.query<ReleaseStatus>('status').catch(() => null))?.stage, {
-        timeout: 60_000,
-      })
-      .toBe('canary');
+      const env = {
+        ...process.env,
+        DATABASE_URL: url,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        MLOPS_TASK_QUEUE: uniqueName('release-crash'),
+        MLOPS_HOME: home,
+        LOG_LEVEL: 'warn',
+      };
+      const spawnWorker = (): ChildProcess => {
+        const child = spawn(process.execPath, [path.join(REPO, 'bin/mlops.mjs'), 'worker'], {
+          cwd: REPO,
+          env,
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        cleanups.push(async () => child.kill('SIGKILL'));
+        return child;
+      };
+      const stopTraffic = traffic(gateway, model);
+      const client: Client = await temporalClient();
+      const plan: ReleasePlanInput = {
+        shadow: { percent: 20, duration: '2s' },
+        steps: [
+          { weight: 20, bake: '3s', checkInterval: '1s' },
+          { weight: 60, bake: '3s', checkInterval: '1s' },
+        ],
+        checks: [
+          { metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05, minSamples: 5 },
+        ],
+        inconclusiveLimit: 20,
+        loadTimeout: '30s',
+        approvals: then === 'approve' ? [{ before: 'promotion', approvers: ['alice'] }] : [],
+        postPromotion: {
+          watch: '3s',
+          checkInterval: '1s',
+          checks: [
+            { metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05, minSamples: 5 },
+          ],
+        },
+      };
+      const alice = { approver: 'alice', channel: 'cli' as const };
+      const first = spawnWorker();
+      const handle = await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
+        workflowId: `release/${model}/v${candidate}`,
+        taskQueue: env.MLOPS_TASK_QUEUE,
+        args: [{ model, version: candidate, plan, requestedBy: 'test' }],
+      });
+      const stageNow = async () =>
+        (await handle.query<ReleaseStatus>('status').catch(() => null))?.stage;
+      await expect
+        .poll(stageNow, { timeout: 60_000, interval: 50 })
+        .toBe(stage === 'rolling back' ? 'canary' : stage);
+      // Abort, then kill while the rollback's route change is in flight.
+      if (then === 'abort') await handle.executeUpdate('abort', { args: [alice] });
 
-    first.kill('SIGKILL');
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    spawnWorker();
-    const result = await handle.result();
-    await stopTraffic();
+      first.kill('SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      spawnWorker();
+      if (then === 'approve') {
+        await expect.poll(stageNow, { timeout: 60_000 }).toBe('awaiting-approval');
+        await handle.executeUpdate('approve', { args: [alice] });
+      }
+      const result = await handle.result();
+      await stopTraffic();
 
-    expect(result.outcome, result.reason).toBe('promoted');
-    // load, step 1, step 2, promote: four changes, each exactly once, generations 2..5.
-    const { rows } = await db.query<{ key: string; generation: number }>(
-      'SELECT key, generation FROM route_changes WHERE model = $1 ORDER BY generation',
-      [model],
-    );
-    expect(rows.map((row) => Number(row.generation))).toEqual([2, 3, 4, 5]);
-    expect(rows.map((row) => row.key.split('/').at(-1))).toEqual([
-      'load',
-      'step-1',
-      'step-2',
-      'promote',
-    ]);
-    expect(await readRoute(db, model)).toMatchObject({
-      generation: 5,
-      weights: { [stable]: 0, [candidate]: 10_000 },
-    });
-  });
+      expect(result.outcome, result.reason).toBe(outcome);
+      const { rows } = await db.query<{ key: string; generation: number }>(
+        'SELECT key, generation FROM route_changes WHERE model = $1 ORDER BY generation',
+        [model],
+      );
+      expect(rows.map((row) => row.key.split('/').at(-1))).toEqual(changes);
+      expect(rows.map((row) => Number(row.generation))).toEqual(changes.map((_, i) => i + 2));
+      expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(
+        outcome === 'promoted' ? candidate : stable,
+      );
+      expect(await readRoute(db, model)).toMatchObject({
+        generation: changes.length + 1,
+        weights:
+          outcome === 'promoted'
+            ? { [stable]: 0, [candidate]: 10_000 }
+            : { [stable]: 10_000, [candidate]: 0 },
+      });
+    },
+    120_000,
+  );
 });

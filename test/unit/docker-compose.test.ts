@@ -63,6 +63,15 @@ describe('docker-compose.yml', () => {
     expect(temporal.POSTGRES_SEEDS).toBe('postgres');
   });
 
+  it('runs the Slack bridge against the API with its own token', () => {
+    const slack = env(services.slack);
+    expect(slack.MLOPS_API_URL).toBe('http://api:8080');
+    expect(Object.keys(slack)).toEqual(
+      expect.arrayContaining(['MLOPS_SLACK_SIGNING_SECRET', 'MLOPS_SLACK_BRIDGE_TOKEN']),
+    );
+    expect(Object.keys(env(services.worker))).toContain('MLOPS_SLACK_BOT_TOKEN');
+  });
+
   it.skipIf(compose === null)('is valid according to docker compose config', () => {
     const result = spawnSync(
       compose![0]!,
