@@ -79,6 +79,8 @@ export async function decideRelease(
       result = { accepted: true, message: answer };
     }
   } catch (error) {
+    // Temporal being down is not a decision against the caller: answer 503, audit nothing.
+    if (isTemporalUnreachable(error)) throw error;
     result = { accepted: false, message: await refusal(error, handle, input.model, input.version) };
   }
   await writeAudit(deps.db, {
@@ -223,4 +225,11 @@ async function refusal(
     return `the release of ${model} v${version} is over (${outcome}); nothing was changed`;
   }
   return (error as Error).message;
+}
+
+/** gRPC UNAVAILABLE (14) from the Temporal client, directly or as the cause of a ServiceError. */
+export function isTemporalUnreachable(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause)
+    if ((current as { code?: unknown }).code === 14) return true;
+  return false;
 }

@@ -24,7 +24,7 @@ import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { addAccessRoutes } from './access.js';
 import { installAuth, needs, principal } from './auth.js';
-import { addReleaseRoutes, type ReleaseApiOptions } from './releases.js';
+import { addReleaseRoutes, isTemporalUnreachable, type ReleaseApiOptions } from './releases.js';
 import { addRunRoutes } from './runs.js';
 import { addSlackRoutes } from './slack.js';
 
@@ -239,11 +239,4 @@ async function unavailable(_request: unknown, reply: FastifyReply): Promise<Fast
       message: 'this API runs without Temporal; it does not start or operate workflows',
     },
   });
-}
-
-/** gRPC UNAVAILABLE (14) from the Temporal client, directly or as the cause of a ServiceError. */
-function isTemporalUnreachable(error: unknown): boolean {
-  for (let current = error; current instanceof Error; current = current.cause)
-    if ((current as { code?: unknown }).code === 14) return true;
-  return false;
 }

@@ -64,7 +64,13 @@ export function addSlackRoutes(app: FastifyInstance, db: Db, temporal: ReleaseAp
       } satisfies SlackActionAnswer;
     }
 
-    const answer = await answerSlackAction(db, temporal, action, principal(request).identity);
+    const answer = await answerSlackAction(db, temporal, action, principal(request).identity).catch(
+      async (error: unknown) => {
+        // Nothing was decided: free the delivery so Slack's retry, or the person's, can act.
+        await db.query('DELETE FROM slack_deliveries WHERE key = $1', [action.deliveryKey]);
+        throw error;
+      },
+    );
     await db.query('UPDATE slack_deliveries SET outcome = $2::jsonb WHERE key = $1', [
       action.deliveryKey,
       JSON.stringify(answer),
