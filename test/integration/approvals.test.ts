@@ -1,4 +1,9 @@
-import type { Client } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+} from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApi } from '../../api/server.js';
@@ -13,7 +18,7 @@ import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../../lib/slack/messages.js
 import { signSlackRequest } from '../../lib/slack/signature.js';
 import type { Gateway } from '../../serving/gateway.js';
 import type { ReleaseResult, ReleaseStatus } from '../../workflows/release.js';
-import { identityWithToken } from '../helpers/access.js';
+import { identityWithToken, injectAs } from '../helpers/access.js';
 import { recordHistory } from '../helpers/histories.js';
 import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
 import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
@@ -550,5 +555,67 @@ describe('the Slack bridge', () => {
             logger: createLogger('silent'),
           }),
       ).toThrow(/MLOPS_SLACK_SIGNING_SECRET is empty: the Slack bridge refuses to start/);
+  });
+});
+
+describe('decisions while Temporal is unreachable', () => {
+  it('answer 503 naming Temporal, record no decision, and leave the Slack delivery free for a retry', async () => {
+    const db = await freshDatabase();
+    const address = '127.0.0.1:1';
+    const unreachable = new Client({
+      connection: Connection.lazy({
+        address,
+        connectTimeout: '1s',
+        interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 1 }))],
+      }),
+    });
+    const api = await buildApi({
+      db,
+      logger: createLogger('silent'),
+      temporal: {
+        client: unreachable,
+        address,
+        taskQueue: 'q',
+        namespace: 'default',
+        uiUrl: 'http://ui',
+      },
+    });
+    try {
+      const bridge = await identityWithToken(db, 'slack-bridge', { scopes: ['delegate'] });
+      const alice = await identityWithToken(db, 'alice', { slackUserId: 'U0ALICE' });
+      const action = {
+        deliveryKey: 'interaction:retry-me',
+        slackUserId: 'U0ALICE',
+        operation: 'approve',
+        model: 'spam-filter',
+        version: 2,
+      };
+
+      const viaSlack = await injectAs(
+        api,
+        bridge,
+      )({ method: 'POST', url: '/v1/slack/actions', payload: action });
+      const viaCli = await injectAs(
+        api,
+        alice,
+      )({
+        method: 'POST',
+        url: '/v1/releases/spam-filter/2/approve',
+        payload: {},
+      });
+
+      for (const response of [viaSlack, viaCli]) {
+        expect(response.statusCode).toBe(503);
+        expect(response.json().error.message).toMatch(/cannot reach Temporal at 127\.0\.0\.1:1/);
+      }
+      expect((await db.query('SELECT 1 FROM slack_deliveries')).rows).toEqual([]);
+      expect(
+        (await db.query(`SELECT 1 FROM audit_log WHERE action LIKE 'release.%'`)).rows,
+      ).toEqual([]);
+    } finally {
+      await api.close();
+      await unreachable.connection.close().catch(() => undefined);
+      await db.close();
+    }
   });
 });
