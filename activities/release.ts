@@ -19,6 +19,9 @@ export interface RouteRequest {
   warm: number[];
 }
 
+/** How long one read of a version's metric windows may take before its checks are inconclusive. */
+export const CHECK_READ_TIMEOUT_MS = 5_000;
+
 export function releaseActivities(deps: ActivityDeps) {
   return {
     /** Claims a model's route for one release; returns the release that owns it now. */
@@ -186,20 +189,38 @@ export function releaseActivities(deps: ActivityDeps) {
         fromMs = input.fromMs,
         toMs = input.toMs,
       ): Promise<StatsOrError> => {
+        let timer: NodeJS.Timeout | undefined;
         try {
-          return {
-            ok: true,
-            stats: await versionStats(deps.db, input.model, version, fromMs, toMs),
-          };
+          // A source that hangs is as unusable as one that errors, and must not hold the round.
+          const stats = await Promise.race([
+            // The server cancels a read stuck behind a lock, so it gives its connection back.
+            deps.db.transaction(async (tx) => {
+              await tx.query(`SET LOCAL statement_timeout = ${CHECK_READ_TIMEOUT_MS}`);
+              return versionStats(tx, input.model, version, fromMs, toMs);
+            }),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () =>
+                  reject(
+                    new Error(`metrics source did not answer within ${CHECK_READ_TIMEOUT_MS} ms`),
+                  ),
+                CHECK_READ_TIMEOUT_MS,
+              );
+            }),
+          ]);
+          return { ok: true, stats };
         } catch (error) {
           return { ok: false, error: (error as Error).message };
+        } finally {
+          clearTimeout(timer);
         }
       };
-      const candidate = await read(input.candidate);
-      const stable =
+      const [candidate, stable] = await Promise.all([
+        read(input.candidate),
         input.stable === null
-          ? null
-          : await read(input.stable, input.stableFromMs, input.stableToMs);
+          ? Promise.resolve(null)
+          : read(input.stable, input.stableFromMs, input.stableToMs),
+      ]);
       return input.checks.map((check) => evaluateCheck(check, candidate, stable));
     },
 

@@ -21,7 +21,7 @@ import type { Activities } from '../activities/index.js';
 import type { NoticeInput } from '../activities/notices.js';
 import { formatZodError } from '../lib/errors.js';
 import { approvalRefusal, OPEN_POLICY, type ApprovalPolicy } from '../lib/release/approvers.js';
-import { roundVerdict, type CheckResult } from '../lib/release/checks.js';
+import { evaluateCheck, roundVerdict, type CheckResult } from '../lib/release/checks.js';
 import {
   durationMs,
   ReleasePlanSchema,
@@ -446,7 +446,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         );
       if (control.promoteNow) return 'promote-now';
 
-      const results = await checks.evaluateChecks({
+      const evaluation = checks.evaluateChecks({
         model: input.model,
         candidate: input.version,
         stable: phase === 'post-promotion' ? null : status.stable,
@@ -457,6 +457,13 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         stableToMs: stableWindow?.toMs,
         checks: list,
       });
+      // A round whose evaluation itself failed (timed out, crashed) is inconclusive, never a
+      // pass; releases from before this rule replay as they ran, rolling back at once.
+      const results: CheckResult[] = patched('failed-check-round-is-inconclusive')
+        ? await evaluation.catch((error: unknown) =>
+            list.map((check) => inconclusiveRound(check, error)),
+          )
+        : await evaluation;
       const verdict = roundVerdict(results);
       status.recentChecks = [
         ...status.recentChecks,
@@ -693,6 +700,17 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       await notices;
     });
   }
+}
+
+/** A check's result when its round could not be evaluated at all: inconclusive, with why. */
+function inconclusiveRound(check: Check, error: unknown): CheckResult {
+  const cause =
+    error instanceof ActivityFailure ? (error.cause?.message ?? error.message) : String(error);
+  return evaluateCheck(
+    check,
+    { ok: false, error: `checks could not be evaluated: ${cause}` },
+    null,
+  );
 }
 
 /** Failure types of route activities that are a release's expected way to fail, not a bug. */

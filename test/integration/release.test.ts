@@ -120,6 +120,50 @@ describe('releaseWorkflow', () => {
     expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
   });
 
+  it('counts a metrics source that hangs as inconclusive, never a pass, and rolls back at the limit', async () => {
+    const { model, stable, candidate } = await withCandidate();
+    const stop = traffic(model);
+    const handle = await start(
+      model,
+      candidate,
+      // The bake outlasts the test: only the checks can end this step.
+      quickPlan({
+        steps: [{ weight: 50, bake: '60s', checkInterval: '1s' }],
+        inconclusiveLimit: 2,
+      }),
+    );
+    await expect
+      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
+        timeout: 20_000,
+      })
+      .toBe('canary');
+
+    // Every read of the metric windows now waits behind this lock until the release is over.
+    let unlock!: () => void;
+    const locked = new Promise<void>((resolve) => (unlock = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const lock = db.transaction(async (tx) => {
+      await tx.query('LOCK TABLE metric_windows IN ACCESS EXCLUSIVE MODE');
+      held();
+      await locked;
+    });
+    await holding;
+    const result = await handle.result().finally(() => unlock());
+    await lock;
+    await stop();
+
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(
+      /inconclusive 2 times in a row: error_rate: metrics source failed: .*(statement timeout|did not answer)/,
+    );
+    expect(result.status.recentChecks.slice(-2).map((round) => round.verdict)).toEqual([
+      'inconclusive',
+      'inconclusive',
+    ]);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+  });
+
   it('waits when values sit between the pass and fail bands after the bake time, and fails at the inconclusive limit', async () => {
     const { model, candidate } = await withCandidate();
     await db.query(
