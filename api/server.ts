@@ -20,6 +20,7 @@ import {
   resolveVersion,
   retireVersion,
 } from '../lib/registry/versions.js';
+import { listReleases } from '../lib/release/release-store.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { addAccessRoutes } from './access.js';
@@ -175,6 +176,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const { model } = parseWith(ModelParams, request.params, 'path');
     await requireModel(model);
     return { entries: await listAudit(db, model) };
+  });
+
+  app.get('/v1/models/:model/releases', needs('read'), async (request) => {
+    const { model } = parseWith(ModelParams, request.params, 'path');
+    await requireModel(model);
+    return { releases: await listReleases(db, model) };
   });
 
   // Entries about no model: tokens, identities, refused Slack requests.

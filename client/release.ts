@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { InvalidInputError } from '../lib/errors.js';
 import { ReleasePlanSchema } from '../lib/release/plan.js';
+import type { ReleaseRecord } from '../lib/release/release-store.js';
 import { parseWith } from '../lib/spec/parse.js';
 import type { releaseWorkflow, ReleaseResult, ReleaseStatus } from '../workflows/release.js';
 import type { ApiClient } from './api-client.js';
@@ -128,6 +129,25 @@ export function addReleaseCommands(
           );
       },
     );
+
+  release
+    .command('ls')
+    .description("a model's releases, newest first")
+    .argument('<model>')
+    .option('--json', 'print one JSON document')
+    .action(async (model: string, options: { json?: boolean }) => {
+      const { releases } = await context
+        .api()
+        .get<{ releases: ReleaseRecord[] }>(`/v1/models/${encodeURIComponent(model)}/releases`);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ releases }, null, 2)}\n`);
+        return;
+      }
+      for (const entry of releases)
+        process.stdout.write(
+          `v${entry.version}\t${entry.outcome}\tstage=${entry.stage}\tstable=${entry.stableVersion === null ? '-' : `v${entry.stableVersion}`}\tstarted=${entry.startedAt}\t${entry.releaseId}\n`,
+        );
+    });
 
   release
     .command('status')

@@ -406,6 +406,12 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
     expect(byAlice.code, byAlice.stderr).toBe(0);
     expect(byAlice.stdout).toMatch(/rejected by alice/);
 
+    await expect
+      .poll(async () => (await mlops(['release', 'ls', model], env.bob)).stdout, {
+        timeout: 10_000,
+      })
+      .toMatch(new RegExp(`^v1\\trejected\\tstage=done\\tstable=-\\t.*release/${model}/v1$`, 'm'));
+
     const audit = await mlops(['audit', model], env.bob);
     expect(audit.code).toBe(0);
     const lines = audit.stdout.trim().split('\n').reverse();
