@@ -43,6 +43,8 @@ interface Prediction {
   version: number;
   label: 'spam' | 'ham';
   at: number;
+  /** Set once its feedback is counted; later feedback for it is refused. */
+  feedback?: { label: 'spam' | 'ham'; at: number };
 }
 
 /** One e-mail to classify: any of its fields may be empty, not all, and no others. */
@@ -92,6 +94,7 @@ export class Gateway {
   private readonly windows: MetricWindows;
   private readonly shadow: ShadowQueue;
   private readonly recent = new Map<string, Prediction>();
+  // The same objects as in `recent`, so feedback given before a flush is flushed with them.
   private unsavedPredictions: Array<Prediction & { id: string }> = [];
   private timers: NodeJS.Timeout[] = [];
   private readonly metrics = new Registry();
@@ -250,11 +253,22 @@ export class Gateway {
         await writeWindows(tx, this.replicaId, [...rows, ...open]);
         if (predictions.length > 0) {
           await tx.query(
-            `INSERT INTO predictions (id, model, version, label, at)
-             SELECT p.id, p.model, p.version, p.label, to_timestamp(p.at / 1000.0)
-               FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, model text, version int, label text, at bigint)
+            `INSERT INTO predictions (id, model, version, label, at, feedback_label, feedback_at)
+             SELECT p.id, p.model, p.version, p.label, to_timestamp(p.at / 1000.0),
+                    p.feedback_label, to_timestamp(p.feedback_at / 1000.0)
+               FROM jsonb_to_recordset($1::jsonb)
+                 AS p(id uuid, model text, version int, label text, at bigint,
+                      feedback_label text, feedback_at bigint)
              ON CONFLICT (id) DO NOTHING`,
-            [JSON.stringify(predictions)],
+            [
+              JSON.stringify(
+                predictions.map(({ feedback, ...prediction }) => ({
+                  ...prediction,
+                  feedback_label: feedback?.label ?? null,
+                  feedback_at: feedback?.at ?? null,
+                })),
+              ),
+            ],
           );
         }
       });
@@ -328,8 +342,9 @@ export class Gateway {
   }
 
   private remember(id: string, prediction: Prediction): void {
-    this.recent.set(id, prediction);
-    this.unsavedPredictions.push({ id, ...prediction });
+    const entry = { id, ...prediction };
+    this.recent.set(id, entry);
+    this.unsavedPredictions.push(entry);
     if (this.recent.size > RECENT_PREDICTIONS) this.recent.delete(this.recent.keys().next().value!);
   }
 
@@ -406,16 +421,22 @@ export class Gateway {
             message: `request body is invalid: ${formatZodError(parsed.error, request.body)}`,
           },
         });
-      const prediction =
-        this.recent.get(parsed.data.predictionId) ??
-        (await this.findPrediction(parsed.data.predictionId));
-      if (!prediction)
+      const claim = await this.claimFeedback(parsed.data.predictionId, parsed.data.label);
+      if (claim.state === 'unknown')
         return reply.status(404).send({
           error: {
             type: 'NotFound',
             message: `prediction ${parsed.data.predictionId} is unknown (or older than this gateway remembers)`,
           },
         });
+      if (claim.state === 'duplicate')
+        return reply.status(409).send({
+          error: {
+            type: 'Conflict',
+            message: `prediction ${parsed.data.predictionId} already has feedback (${claim.label}); each prediction counts once`,
+          },
+        });
+      const { prediction } = claim;
       const correct = prediction.label === parsed.data.label;
       this.windows.record(prediction.model, prediction.version, Date.now(), (counts) => {
         if (correct) counts.feedbackCorrect += 1;
@@ -469,16 +490,54 @@ export class Gateway {
     return app;
   }
 
-  private async findPrediction(id: string): Promise<Prediction | null> {
-    const { rows } = await this.options.db
-      .query<{ model: string; version: number; label: 'spam' | 'ham'; at: Date }>(
-        'SELECT model, version, label, at FROM predictions WHERE id = $1',
-        [id],
+  /**
+   * Takes the one feedback a prediction may have. The database decides when the prediction
+   * is there (feedback may reach any replica); a prediction not flushed yet, or a database
+   * that is down, falls back to this replica's memory.
+   */
+  private async claimFeedback(
+    id: string,
+    label: 'spam' | 'ham',
+  ): Promise<
+    | { state: 'claimed'; prediction: Prediction }
+    | { state: 'duplicate'; label: string }
+    | { state: 'unknown' }
+  > {
+    const stored = await this.options.db
+      .query<{
+        model: string;
+        version: number;
+        label: 'spam' | 'ham';
+        at: Date;
+        claimed: boolean;
+        feedback_label: string | null;
+      }>(
+        `WITH claimed AS (
+           UPDATE predictions SET feedback_label = $2, feedback_at = now()
+            WHERE id = $1 AND feedback_at IS NULL
+            RETURNING id)
+         SELECT p.model, p.version, p.label, p.at, p.feedback_label,
+                EXISTS (SELECT 1 FROM claimed) AS claimed
+           FROM predictions p WHERE p.id = $1`,
+        [id, label],
       )
-      .catch(() => ({ rows: [] }));
-    const row = rows[0];
-    return row
-      ? { model: row.model, version: row.version, label: row.label, at: new Date(row.at).getTime() }
-      : null;
+      .then(({ rows }) => rows[0] ?? null)
+      .catch(() => null);
+    const remembered = this.recent.get(id);
+    if (stored?.claimed) {
+      if (remembered) remembered.feedback = { label, at: Date.now() };
+      const prediction = {
+        model: stored.model,
+        version: stored.version,
+        label: stored.label,
+        at: new Date(stored.at).getTime(),
+      };
+      return { state: 'claimed', prediction };
+    }
+    if (stored) return { state: 'duplicate', label: stored.feedback_label ?? 'unknown' };
+    if (!remembered) return { state: 'unknown' };
+    if (remembered.feedback) return { state: 'duplicate', label: remembered.feedback.label };
+    remembered.feedback = { label, at: Date.now() };
+    return { state: 'claimed', prediction: remembered };
   }
 }

@@ -221,6 +221,44 @@ describe('gateway', () => {
     expect(stats.onlineAccuracy).toBeCloseTo(expectedCorrect / 40, 10);
   });
 
+  it('counts feedback once per prediction, whichever replica it reaches and whenever', async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const [a, b] = [await startGateway(), await startGateway()];
+    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
+    await Promise.all([waitForGeneration(a, model, 1), waitForGeneration(b, model, 1)]);
+    const [row] = await corpusRows();
+    const { predictionId } = (
+      await a.app.inject({
+        method: 'POST',
+        url: `/v1/models/${model}/predict`,
+        payload: { input: { subject: row!.subject, from: row!.from, body: row!.body } },
+      })
+    ).json<{ predictionId: string }>();
+    const feedback = (gateway: Gateway, label: 'spam' | 'ham') =>
+      gateway.app.inject({ method: 'POST', url: '/v1/feedback', payload: { predictionId, label } });
+
+    // Before the prediction is flushed: the answering replica remembers it.
+    const first = await feedback(a, 'spam');
+    const again = await feedback(a, 'ham');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const elsewhere = await feedback(b, 'spam');
+
+    expect(first.statusCode).toBe(200);
+    expect([again.statusCode, elsewhere.statusCode]).toEqual([409, 409]);
+    expect(again.json().error.message).toMatch(
+      /already has feedback \(spam\); each prediction counts once/,
+    );
+    await expect
+      .poll(
+        async () => (await versionStats(db, model, v1.version, 0, Date.now() + 1000)).feedback,
+        { timeout: 5000 },
+      )
+      .toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await versionStats(db, model, v1.version, 0, Date.now() + 1000)).feedback).toBe(1);
+  });
+
   it('keeps one request key on one version within a route generation when routing is sticky', async () => {
     const model = uniqueName('gw');
     const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
