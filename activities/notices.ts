@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { WebClient } from '@slack/web-api';
 import { getApprovalPolicy } from '../lib/access/model-access.js';
 import type { ApprovalPolicy } from '../lib/release/approvers.js';
@@ -58,13 +59,13 @@ export function noticeActivities(deps: ActivityDeps) {
         ...input,
         uiUrl: temporalUiLink(deps.temporalUi.url, deps.temporalUi.namespace, input.releaseId),
       };
+      // A version released again reuses its workflow id; each execution gets its own message.
+      const key = `${input.releaseId}#${Context.current().info.workflowExecution?.runId ?? 'none'}`;
       const { rows } = await deps.db.query<{
         channel: string;
         ts: string;
         outcome_ts: string | null;
-      }>('SELECT channel, ts, outcome_ts FROM slack_messages WHERE release_id = $1', [
-        input.releaseId,
-      ]);
+      }>('SELECT channel, ts, outcome_ts FROM slack_messages WHERE release_id = $1', [key]);
       let message = rows[0];
       const body = releaseMessage(notice);
       if (message) {
@@ -75,7 +76,7 @@ export function noticeActivities(deps: ActivityDeps) {
         await deps.db.query(
           `INSERT INTO slack_messages (release_id, channel, ts) VALUES ($1, $2, $3)
            ON CONFLICT (release_id) DO NOTHING`,
-          [input.releaseId, message.channel, message.ts],
+          [key, message.channel, message.ts],
         );
       }
 
@@ -87,7 +88,7 @@ export function noticeActivities(deps: ActivityDeps) {
         });
         await deps.db.query(
           'UPDATE slack_messages SET outcome_ts = $2, updated_at = now() WHERE release_id = $1',
-          [input.releaseId, reply.ts],
+          [key, reply.ts],
         );
       }
       deps.logger.info(

@@ -1,18 +1,48 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { IdentityInputSchema, listIdentities, upsertIdentity } from '../lib/access/identities.js';
+import {
+  findIdentity,
+  IdentityInputSchema,
+  listIdentities,
+  SlackUserIdSchema,
+  upsertIdentity,
+} from '../lib/access/identities.js';
 import {
   getApprovalPolicy,
   ModelAccessInputSchema,
   setModelAccess,
 } from '../lib/access/model-access.js';
-import { IdentityNameSchema, ScopeSchema } from '../lib/access/scopes.js';
+import { ApproverEntrySchema, IdentityNameSchema, ScopeSchema } from '../lib/access/scopes.js';
+import { InvalidInputError } from '../lib/errors.js';
 import { createToken, listTokens, revokeToken } from '../lib/access/tokens.js';
 import type { Db } from '../lib/db/db.js';
 import { writeAudit } from '../lib/registry/audit.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { needs, principal } from './auth.js';
+
+const IdentityPatch = z
+  .object({
+    displayName: z.string().max(200).optional(),
+    slackUserId: SlackUserIdSchema.nullable().optional(),
+    groups: z.array(IdentityNameSchema).optional(),
+    disabled: z.boolean().optional(),
+  })
+  .strict();
+
+const ModelAccessPatch = z
+  .object({
+    approvers: z.array(ApproverEntrySchema).min(1, 'must name at least one approver').optional(),
+    starterMayApprove: z.boolean().optional(),
+    slackChannel: z.string().min(1).nullable().optional(),
+  })
+  .strict();
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, field]) => field !== undefined),
+  ) as Partial<T>;
+}
 
 const TokenBody = z
   .object({
@@ -31,13 +61,20 @@ export function addAccessRoutes(app: FastifyInstance, db: Db): void {
 
   app.get('/v1/identities', needs('admin'), async () => ({ identities: await listIdentities(db) }));
 
+  // Fields left out keep their values: re-running `identities add` never drops a mapping.
   app.put('/v1/identities/:name', needs('admin'), async (request) => {
-    const { name } = parseWith(z.object({ name: IdentityNameSchema }), request.params, 'path');
+    const { name } = parseWith(z.object({ name: IdentityNameSchema }), request.params, 'identity');
+    const patch = parseWith(IdentityPatch, request.body ?? {}, 'identity');
+    const existing = await findIdentity(db, name);
     const identity = parseWith(
       IdentityInputSchema,
-      { ...(request.body as object | undefined), name },
-      'request body',
+      { ...(existing ?? { name }), ...withoutUndefined(patch) },
+      'identity',
     );
+    if (identity.disabled && name === principal(request).identity)
+      throw new InvalidInputError(
+        `disabled: ${name} is the identity this token acts as; disable it with another admin's token, so one admin cannot lock everyone out`,
+      );
     await db.transaction(async (tx) => {
       await upsertIdentity(tx, identity);
       await writeAudit(tx, {
@@ -87,9 +124,25 @@ export function addAccessRoutes(app: FastifyInstance, db: Db): void {
     return getApprovalPolicy(db, model, null);
   });
 
+  // Fields left out keep their values: narrowing approvers never silently re-allows the starter.
   app.put('/v1/models/:model/access', needs('admin'), async (request) => {
     const { model } = parseWith(z.object({ model: ModelNameSchema }), request.params, 'path');
-    const access = parseWith(ModelAccessInputSchema, request.body ?? {}, 'request body');
+    const patch = parseWith(ModelAccessPatch, request.body ?? {}, 'access');
+    const current = await getApprovalPolicy(db, model, null);
+    const access = parseWith(
+      ModelAccessInputSchema,
+      {
+        ...(current.modelApprovers === null
+          ? {}
+          : {
+              approvers: current.modelApprovers,
+              starterMayApprove: current.starterMayApprove,
+              slackChannel: current.slackChannel,
+            }),
+        ...withoutUndefined(patch),
+      },
+      'access',
+    );
     const actor = principal(request).identity;
     await db.transaction(async (tx) => {
       await setModelAccess(tx, model, access, actor);

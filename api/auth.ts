@@ -3,6 +3,7 @@ import { SCOPES, type Principal, type Scope } from '../lib/access/scopes.js';
 import { authenticateToken, requireScope, sameText } from '../lib/access/tokens.js';
 import type { Db } from '../lib/db/db.js';
 import { UnauthorizedError } from '../lib/errors.js';
+import { writeAudit } from '../lib/registry/audit.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,7 +30,18 @@ export function installAuth(app: FastifyInstance, db: Db, adminToken: string | u
     const scope = request.routeOptions.config?.scope;
     if (!scope) return;
     const principal = await principalOf(request, db, adminToken);
-    requireScope(principal, scope, `${request.method} ${request.routeOptions.url}`);
+    try {
+      requireScope(principal, scope, `${request.method} ${request.routeOptions.url}`);
+    } catch (error) {
+      // A known caller reaching past their scopes is worth a line in the audit log.
+      await writeAudit(db, {
+        actor: principal.identity,
+        channel: request.headers['x-mlops-channel'] === 'cli' ? 'cli' : 'api',
+        action: 'access.refused',
+        details: { route: `${request.method} ${request.url}`, needs: scope, has: principal.scopes },
+      });
+      throw error;
+    }
     request.principal = principal;
   });
 }

@@ -6,6 +6,8 @@ import {
 } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { refuseUnapprovableGates } from '../lib/access/gate-check.js';
+import { getApprovalPolicy } from '../lib/access/model-access.js';
 import type { Db } from '../lib/db/db.js';
 import { ConflictError, NotFoundError } from '../lib/errors.js';
 import { writeAudit } from '../lib/registry/audit.js';
@@ -13,6 +15,7 @@ import { VersionNumberSchema } from '../lib/registry/types.js';
 import { resolveVersion } from '../lib/registry/versions.js';
 import { ReleasePlanSchema } from '../lib/release/plan.js';
 import { parseWith } from '../lib/spec/parse.js';
+import { canonicalDigest } from '../lib/temporal/start-training.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { releaseWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
 import type { ApprovalInput, releaseWorkflow, ReleaseStatus } from '../workflows/release.js';
@@ -119,11 +122,18 @@ export async function releaseStatus(
 export function addReleaseRoutes(app: FastifyInstance, db: Db, temporal: ReleaseApiOptions): void {
   app.post('/v1/releases', needs('release'), async (request, reply) => {
     const body = parseWith(StartBody, request.body ?? {}, 'request body');
-    parseWith(ReleasePlanSchema, body.plan, 'plan');
+    const plan = parseWith(ReleasePlanSchema, body.plan, 'plan');
     // A version that is not registered is bad input: refuse before starting anything.
     await resolveVersion(db, body.model, body.version);
+    await refuseUnapprovableGates(
+      db,
+      body.model,
+      plan,
+      await getApprovalPolicy(db, body.model, null),
+    );
     const workflowId = releaseWorkflowId(body.model, body.version);
     let started = true;
+    const planDigest = canonicalDigest(plan);
     await temporal.client.workflow
       .start<typeof releaseWorkflow>('releaseWorkflow', {
         workflowId,
@@ -137,11 +147,21 @@ export function addReleaseRoutes(app: FastifyInstance, db: Db, temporal: Release
           },
         ],
         workflowIdConflictPolicy: 'FAIL',
+        memo: { planDigest },
       })
       .catch((error: unknown) => {
         if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
         started = false;
       });
+    if (!started) {
+      // The same plan again is a CI retry; another plan is a mistake the caller must see.
+      const earlier = (await temporal.client.workflow.getHandle(workflowId).describe()).memo
+        ?.planDigest;
+      if (typeof earlier === 'string' && earlier !== planDigest)
+        throw new ConflictError(
+          `the release of ${body.model} v${body.version} is already running with a different plan; abort it (\`mlops release abort ${body.model} ${body.version}\`) and start again`,
+        );
+    }
     if (started)
       await writeAudit(db, {
         actor: principal(request).identity,

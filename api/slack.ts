@@ -117,6 +117,25 @@ async function answerSlackAction(
     return { message, accepted: false, duplicate: false };
   }
 
+  if (identity.disabled) {
+    const message = `Your mlops identity ${identity.name} is disabled, so nothing was done. Ask an admin to enable it.`;
+    await writeAudit(db, {
+      actor: identity.name,
+      channel: 'slack',
+      action: `release.${action.operation}`,
+      model: action.model,
+      version: action.version,
+      details: {
+        releaseId: releaseWorkflowId(action.model, action.version),
+        result: 'refused',
+        message,
+        slackUserId: action.slackUserId,
+        bridge,
+      },
+    });
+    return { message, accepted: false, duplicate: false };
+  }
+
   if (action.operation === 'status') {
     const status = await releaseStatus(temporal, action.model, action.version).catch(
       (error: unknown) => {

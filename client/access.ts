@@ -32,25 +32,40 @@ export function addAccessCommands(program: Command, api: () => ApiClient): void 
   identities.command('ls').action(async () => print(await api().get('/v1/identities')));
   identities
     .command('add')
-    .description('create or replace an identity')
+    .description('create an identity, or change the given fields of one (others keep their values)')
     .argument('<name>')
-    .option('--slack <member-id>', 'the Slack member id (U012AB3CD) that acts as this identity')
-    .option('--groups <a,b>', 'groups, for group: entries in approver lists', '')
-    .option('--display-name <text>', 'a name people recognise', '')
+    .option('--slack <member-id>', 'Slack member id (U012AB3CD) acting as it; none to unlink')
+    .option('--groups <a,b>', 'groups, for group: entries in approver lists (replaces the list)')
+    .option('--display-name <text>', 'a name people recognise')
     .option('--disabled', 'refuse its tokens and Slack actions')
+    .option('--enabled', 'accept them again')
     .action(
       async (
         name: string,
-        options: { slack?: string; groups: string; displayName: string; disabled?: boolean },
-      ) =>
+        options: {
+          slack?: string;
+          groups?: string;
+          displayName?: string;
+          disabled?: boolean;
+          enabled?: boolean;
+        },
+      ) => {
+        if (options.disabled && options.enabled)
+          throw new InvalidInputError('--disabled and --enabled: give one of them, not both');
         print(
           await api().request('PUT', `/v1/identities/${encodeURIComponent(name)}`, {
             displayName: options.displayName,
-            slackUserId: options.slack ?? null,
-            groups: list(options.groups),
-            disabled: options.disabled ?? false,
+            slackUserId:
+              options.slack === undefined
+                ? undefined
+                : options.slack === 'none'
+                  ? null
+                  : options.slack,
+            groups: options.groups === undefined ? undefined : list(options.groups),
+            disabled: options.disabled ? true : options.enabled ? false : undefined,
           }),
-        ),
+        );
+      },
     );
 
   const tokens = program.command('tokens').description('API tokens (admin)');
@@ -86,25 +101,34 @@ export function addAccessCommands(program: Command, api: () => ApiClient): void 
     );
   access
     .command('set')
-    .description("set a model's approvers; plans can name fewer, never others")
+    .description(
+      "set a model's approvers; plans can name fewer, never others. Options left out keep their values",
+    )
     .argument('<model>')
-    .requiredOption('--approvers <a,group:b>', 'identities and group: entries')
+    .option('--approvers <a,group:b>', 'identities and group: entries (required the first time)')
     .option(
       '--starter-may-approve <bool>',
-      'may the person who started a release approve it',
-      'true',
+      'may the starter of a release approve it (default true)',
     )
-    .option('--slack-channel <channel>', 'where approval requests for this model go')
+    .option('--slack-channel <channel>', 'where its approval requests go; none for the default')
     .action(
       async (
         model: string,
-        options: { approvers: string; starterMayApprove: string; slackChannel?: string },
+        options: { approvers?: string; starterMayApprove?: string; slackChannel?: string },
       ) =>
         print(
           await api().request('PUT', `/v1/models/${encodeURIComponent(model)}/access`, {
-            approvers: list(options.approvers),
-            starterMayApprove: parseBoolean('--starter-may-approve', options.starterMayApprove),
-            slackChannel: options.slackChannel ?? null,
+            approvers: options.approvers === undefined ? undefined : list(options.approvers),
+            starterMayApprove:
+              options.starterMayApprove === undefined
+                ? undefined
+                : parseBoolean('--starter-may-approve', options.starterMayApprove),
+            slackChannel:
+              options.slackChannel === undefined
+                ? undefined
+                : options.slackChannel === 'none'
+                  ? null
+                  : options.slackChannel,
           }),
         ),
     );

@@ -40,7 +40,13 @@ export function printVersionTable(versions: ModelVersionRecord[]): void {
 export function printAudit(entries: AuditRow[]): void {
   for (const entry of entries) {
     const details = entry.details as Record<string, unknown>;
-    const slack = typeof details.slackUserId === 'string' ? ` (slack ${details.slackUserId})` : '';
+    // A Slack id names the actor only on Slack decisions; on identity changes it is the target's.
+    const slack =
+      entry.channel === 'slack' && typeof details.slackUserId === 'string'
+        ? ` (slack ${details.slackUserId})`
+        : '';
+    const targetOf = details.name ?? details.identity ?? details.id;
+    const target = entry.model === null && typeof targetOf === 'string' ? ` ${targetOf}` : '';
     const version = entry.version === null ? '' : ` v${entry.version}`;
     const result = typeof details.result === 'string' ? ` ${details.result}` : '';
     const why =
@@ -54,7 +60,7 @@ export function printAudit(entries: AuditRow[]): void {
         ? `  (${details.message})`
         : '';
     process.stdout.write(
-      `${entry.at}  ${entry.actor}${slack}  ${entry.channel}  ${entry.action}${version}${result}${why}${message}\n`,
+      `${entry.at}  ${entry.actor}${slack}  ${entry.channel}  ${entry.action}${target}${version}${result}${why}${message}\n`,
     );
   }
 }

@@ -46,9 +46,9 @@ export class SlackBridge {
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly options: SlackBridgeOptions) {
-    if (!options.signingSecret)
+    if (!options.signingSecret?.trim())
       throw new ConfigError(
-        'MLOPS_SLACK_SIGNING_SECRET is empty: the Slack bridge refuses to start without the signing secret (Slack app settings, Basic Information)',
+        'MLOPS_SLACK_SIGNING_SECRET is empty (or blank): the Slack bridge refuses to start without the signing secret (Slack app settings, Basic Information)',
       );
     this.app = Fastify({
       loggerInstance: options.logger.child(

@@ -10,9 +10,7 @@ import { z } from 'zod';
 export const SCOPES = ['read', 'train', 'release', 'approve', 'admin', 'delegate'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-export const ScopeSchema = z.enum(SCOPES, {
-  error: (issue) => `must be one of ${SCOPES.join(', ')} (got ${JSON.stringify(issue.input)})`,
-});
+export const ScopeSchema = z.enum(SCOPES, { error: `must be one of ${SCOPES.join(', ')}` });
 
 /** Who a request acts as, once its token is verified. */
 export interface Principal {

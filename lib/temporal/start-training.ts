@@ -10,7 +10,7 @@ import type { trainingPipelineWorkflow } from '../../workflows/training-pipeline
 import { MlopsModel, TRAINING_TASK_QUEUE, trainingWorkflowId } from './conventions.js';
 
 /** sha256 of the spec as JSON with sorted keys: equal for equal specs however they were written. */
-function canonicalDigest(value: unknown): string {
+export function canonicalDigest(value: unknown): string {
   const canonical = (item: unknown): unknown =>
     Array.isArray(item)
       ? item.map(canonical)

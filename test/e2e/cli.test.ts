@@ -434,7 +434,7 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
     });
     expect(code).toBe(2);
     expect(stderr).toMatch(
-      /MLOPS_SLACK_SIGNING_SECRET is empty: the Slack bridge refuses to start/,
+      /MLOPS_SLACK_SIGNING_SECRET is empty \(or blank\): the Slack bridge refuses to start/,
     );
   });
 });

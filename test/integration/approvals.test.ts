@@ -436,6 +436,37 @@ describe('approvals from Slack and the CLI', () => {
     expect((await result(waiting.model, waiting.candidate)).outcome).toBe('aborted');
   });
 
+  it('refuses before starting a gate nobody could approve, and a second start with another plan', async () => {
+    const release = await modelWithCandidate(db, worker.store, gateway);
+    await setModelAccess(
+      db,
+      release.model,
+      { approvers: ['alice'], starterMayApprove: true, slackChannel: null },
+      'test',
+    );
+
+    await expect(
+      startRelease(release.model, release.candidate, gatedPlan(['nosuchperson'])),
+    ).rejects.toThrow(
+      /plan\.approvals\.0\.approvers: must name existing identities \(no identity nosuchperson/,
+    );
+    await expect(
+      startRelease(release.model, release.candidate, gatedPlan(['mallory'])),
+    ).rejects.toThrow(
+      /nobody can approve this gate: no enabled identity is both named here \(mallory\) and among .*'s approvers \(alice\)/,
+    );
+    await expect(status(release.model, release.candidate)).rejects.toThrow(/there is no release/);
+
+    await startRelease(release.model, release.candidate, gatedPlan(['alice']));
+    // The same plan again is a retry; another plan is refused.
+    await startRelease(release.model, release.candidate, gatedPlan(['alice']));
+    await expect(
+      startRelease(release.model, release.candidate, gatedPlan(['group:ml-leads'])),
+    ).rejects.toThrow(/already running with a different plan; abort it/);
+    await as('bob').request('POST', `/v1/releases/${release.model}/${release.candidate}/abort`, {});
+    expect((await result(release.model, release.candidate)).outcome).toBe('aborted');
+  });
+
   it('answers the slash command status for a mapped user', async () => {
     const release = await withTraffic();
     await startRelease(release.model, release.candidate, gatedPlan(['alice']));
@@ -525,6 +556,63 @@ describe('API tokens', () => {
     expect((await call('mlops_000000000000_forged', 'GET', '/v1/models')).statusCode).toBe(401);
   });
 
+  it('changes only the fields given, refuses a Slack user already taken and an admin disabling itself', async () => {
+    const admin = 'bootstrap-admin-token-0123456789';
+    await call(admin, 'PUT', '/v1/identities/erin', {
+      slackUserId: 'U0ERIN',
+      groups: ['ml-leads'],
+    });
+    const renamed = await call(admin, 'PUT', '/v1/identities/erin', { displayName: 'Erin' });
+    expect(renamed.json()).toMatchObject({
+      slackUserId: 'U0ERIN',
+      groups: ['ml-leads'],
+      displayName: 'Erin',
+    });
+
+    const taken = await call(admin, 'PUT', '/v1/identities/frank', { slackUserId: 'U0ERIN' });
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json().error.message).toMatch(/Slack user U0ERIN already acts as identity erin/);
+
+    await call(admin, 'PUT', '/v1/identities/root', {});
+    const rootToken = (
+      await call(admin, 'POST', '/v1/tokens', { identity: 'root', scopes: ['admin'] })
+    ).json().token as string;
+    const lockout = await call(rootToken, 'PUT', '/v1/identities/root', { disabled: true });
+    expect(lockout.statusCode).toBe(400);
+    expect(lockout.json().error.message).toMatch(/root is the identity this token acts as/);
+
+    await call(admin, 'PUT', '/v1/models/m1/access', {
+      approvers: ['erin', 'group:ml-leads'],
+      starterMayApprove: false,
+      slackChannel: 'C0M1',
+    });
+    const narrowed = await call(admin, 'PUT', '/v1/models/m1/access', { approvers: ['erin'] });
+    expect(narrowed.json()).toEqual({
+      model: 'm1',
+      approvers: ['erin'],
+      starterMayApprove: false,
+      slackChannel: 'C0M1',
+    });
+  });
+
+  it('audits a known caller reaching past the scopes of its token', async () => {
+    const admin = 'bootstrap-admin-token-0123456789';
+    await call(admin, 'PUT', '/v1/identities/gina', {});
+    const token = (
+      await call(admin, 'POST', '/v1/tokens', { identity: 'gina', scopes: ['read'] })
+    ).json().token as string;
+
+    expect(
+      (await call(token, 'POST', '/v1/tokens', { identity: 'gina', scopes: ['admin'] })).statusCode,
+    ).toBe(403);
+    const { rows } = await db.query<{ actor: string; details: Record<string, unknown> }>(
+      `SELECT actor, details FROM audit_log WHERE action = 'access.refused' AND actor = 'gina'`,
+    );
+    expect(rows).toEqual([
+      { actor: 'gina', details: { route: 'POST /v1/tokens', needs: 'admin', has: ['read'] } },
+    ]);
+  });
+
   it('refuses a token for an identity that does not exist, or a scope that does not, naming it', async () => {
     const admin = 'bootstrap-admin-token-0123456789';
     const nobody = await call(admin, 'POST', '/v1/tokens', {
@@ -546,7 +634,7 @@ describe('API tokens', () => {
 
 describe('the Slack bridge', () => {
   it('refuses to start without a signing secret', () => {
-    for (const signingSecret of ['', undefined])
+    for (const signingSecret of ['', '   ', undefined])
       expect(
         () =>
           new SlackBridge({
@@ -554,7 +642,9 @@ describe('the Slack bridge', () => {
             api: new ApiClient('http://127.0.0.1:1'),
             logger: createLogger('silent'),
           }),
-      ).toThrow(/MLOPS_SLACK_SIGNING_SECRET is empty: the Slack bridge refuses to start/);
+      ).toThrow(
+        /MLOPS_SLACK_SIGNING_SECRET is empty \(or blank\): the Slack bridge refuses to start/,
+      );
   });
 });
 
