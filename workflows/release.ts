@@ -673,7 +673,12 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     if (outcome !== 'reverted') {
       await CancellationScope.nonCancellable(async () => {
         if (status.stable !== null) await setWeights('rollback', 0);
-        await transition('rolled-back', `stable v${status.stable ?? 'none'} at 100%: ${reason}`);
+        await transition(
+          'rolled-back',
+          status.stable === null
+            ? `no stable version to restore; v${input.version} keeps the traffic it has: ${reason}`
+            : `stable v${status.stable} at 100%: ${reason}`,
+        );
       });
     }
     if (!(error instanceof StopRelease)) {
