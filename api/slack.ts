@@ -96,11 +96,10 @@ async function answerSlackAction(
   action: z.output<typeof SlackAction>,
   bridge: string,
 ): Promise<SlackActionAnswer> {
-  const identity = await identityForSlackUser(db, action.slackUserId);
-  if (!identity) {
-    const message = `Your Slack account (${action.slackUserId}) is not linked to an mlops identity, so nothing was done. An admin links it with \`mlops identities add <name> --slack ${action.slackUserId}\`.`;
+  // Refused before any release is asked: the person is told why, and the attempt is audited.
+  const refuse = async (actor: string, message: string): Promise<SlackActionAnswer> => {
     await writeAudit(db, {
-      actor: `slack:${action.slackUserId}`,
+      actor,
       channel: 'slack',
       action: `release.${action.operation}`,
       model: action.model,
@@ -115,26 +114,19 @@ async function answerSlackAction(
       },
     });
     return { message, accepted: false, duplicate: false };
-  }
+  };
 
-  if (identity.disabled) {
-    const message = `Your mlops identity ${identity.name} is disabled, so nothing was done. Ask an admin to enable it.`;
-    await writeAudit(db, {
-      actor: identity.name,
-      channel: 'slack',
-      action: `release.${action.operation}`,
-      model: action.model,
-      version: action.version,
-      details: {
-        releaseId: releaseWorkflowId(action.model, action.version),
-        result: 'refused',
-        message,
-        slackUserId: action.slackUserId,
-        bridge,
-      },
-    });
-    return { message, accepted: false, duplicate: false };
-  }
+  const identity = await identityForSlackUser(db, action.slackUserId);
+  if (!identity)
+    return refuse(
+      `slack:${action.slackUserId}`,
+      `Your Slack account (${action.slackUserId}) is not linked to an mlops identity, so nothing was done. An admin links it with \`mlops identities add <name> --slack ${action.slackUserId}\`.`,
+    );
+  if (identity.disabled)
+    return refuse(
+      identity.name,
+      `Your mlops identity ${identity.name} is disabled, so nothing was done. Ask an admin to enable it.`,
+    );
 
   if (action.operation === 'status') {
     const status = await releaseStatus(temporal, action.model, action.version).catch(

@@ -3,13 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  Client,
-  Connection,
-  defaultGrpcRetryOptions,
-  makeGrpcRetryInterceptor,
-  WorkflowNotFoundError,
-} from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import type { FastifyInstance } from 'fastify';
@@ -28,7 +22,7 @@ import {
 } from '../helpers/env.js';
 import { smallSpec } from '../helpers/specs.js';
 import { registerTrainedVersion } from '../helpers/models.js';
-import { identityWithToken } from '../helpers/access.js';
+import { apiWithUnreachableTemporal, identityWithToken } from '../helpers/access.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -179,24 +173,7 @@ describe('mlops train', () => {
   it('exits 3 and says how to start Temporal when the API cannot reach it', async () => {
     const address = `127.0.0.1:${await closedPort()}`;
     const db = await freshDatabase();
-    const unreachable = new Client({
-      connection: Connection.lazy({
-        address,
-        connectTimeout: '2s',
-        interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
-      }),
-    });
-    const api = await buildApi({
-      db,
-      logger: createLogger('silent'),
-      temporal: {
-        client: unreachable,
-        address,
-        taskQueue: 'q',
-        namespace: 'default',
-        uiUrl: 'http://ui',
-      },
-    });
+    const { api, close } = await apiWithUnreachableTemporal(db, address);
     try {
       const env = {
         MLOPS_API_URL: await api.listen({ host: '127.0.0.1', port: 0 }),
@@ -210,10 +187,7 @@ describe('mlops train', () => {
       expect(stderr).toContain(`cannot reach Temporal at ${address}`);
       expect(stderr).toMatch(/start it with `mlops dev` or set TEMPORAL_ADDRESS/);
     } finally {
-      await api.close();
-      await unreachable.connection.close().catch(() => undefined);
-      // The lazy connection may still be retrying in the background; let it give up first.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await close();
       await db.close();
     }
   });

@@ -1,4 +1,12 @@
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+} from '@temporalio/client';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { buildApi } from '../../api/server.js';
+import { createLogger } from '../../lib/logger.js';
 import { upsertIdentity } from '../../lib/access/identities.js';
 import { SCOPES, type Scope } from '../../lib/access/scopes.js';
 import { createToken } from '../../lib/access/tokens.js';
@@ -33,4 +41,35 @@ export function injectAs(app: FastifyInstance, token: string) {
       ...options,
       headers: { ...options.headers, authorization: `Bearer ${token}` },
     });
+}
+
+/**
+ * The API with a Temporal client that can never connect (`address` has no server), as when
+ * Temporal is down. `close()` stops the API and the client.
+ */
+export async function apiWithUnreachableTemporal(
+  db: Db,
+  address: string,
+): Promise<{ api: FastifyInstance; close(): Promise<void> }> {
+  const client = new Client({
+    connection: Connection.lazy({
+      address,
+      connectTimeout: '1s',
+      interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 2 }))],
+    }),
+  });
+  const api = await buildApi({
+    db,
+    logger: createLogger('silent'),
+    temporal: { client, address, taskQueue: 'q', namespace: 'default', uiUrl: 'http://ui' },
+  });
+  return {
+    api,
+    async close() {
+      await api.close();
+      await client.connection.close().catch(() => undefined);
+      // The lazy connection may still be retrying in the background; let it give up first.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    },
+  };
 }

@@ -1,9 +1,4 @@
-import {
-  Client,
-  Connection,
-  defaultGrpcRetryOptions,
-  makeGrpcRetryInterceptor,
-} from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApi } from '../../api/server.js';
@@ -18,7 +13,7 @@ import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../../lib/slack/messages.js
 import { signSlackRequest } from '../../lib/slack/signature.js';
 import type { Gateway } from '../../serving/gateway.js';
 import type { ReleaseResult, ReleaseStatus } from '../../workflows/release.js';
-import { identityWithToken, injectAs } from '../helpers/access.js';
+import { apiWithUnreachableTemporal, identityWithToken, injectAs } from '../helpers/access.js';
 import { recordHistory } from '../helpers/histories.js';
 import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
 import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
@@ -652,24 +647,7 @@ describe('decisions while Temporal is unreachable', () => {
   it('answer 503 naming Temporal, record no decision, and leave the Slack delivery free for a retry', async () => {
     const db = await freshDatabase();
     const address = '127.0.0.1:1';
-    const unreachable = new Client({
-      connection: Connection.lazy({
-        address,
-        connectTimeout: '1s',
-        interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 1 }))],
-      }),
-    });
-    const api = await buildApi({
-      db,
-      logger: createLogger('silent'),
-      temporal: {
-        client: unreachable,
-        address,
-        taskQueue: 'q',
-        namespace: 'default',
-        uiUrl: 'http://ui',
-      },
-    });
+    const { api, close } = await apiWithUnreachableTemporal(db, address);
     try {
       const bridge = await identityWithToken(db, 'slack-bridge', { scopes: ['delegate'] });
       const alice = await identityWithToken(db, 'alice', { slackUserId: 'U0ALICE' });
@@ -703,8 +681,7 @@ describe('decisions while Temporal is unreachable', () => {
         (await db.query(`SELECT 1 FROM audit_log WHERE action LIKE 'release.%'`)).rows,
       ).toEqual([]);
     } finally {
-      await api.close();
-      await unreachable.connection.close().catch(() => undefined);
+      await close();
       await db.close();
     }
   });
