@@ -19,7 +19,7 @@ import type { Db } from '../lib/db/db.js';
 import { writeAudit } from '../lib/registry/audit.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
-import { needs, principal } from './auth.js';
+import { channelOf, needs, principal } from './auth.js';
 
 const IdentityPatch = z
   .object({
@@ -37,12 +37,6 @@ const ModelAccessPatch = z
     slackChannel: z.string().min(1).nullable().optional(),
   })
   .strict();
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(value).filter(([, field]) => field !== undefined),
-  ) as Partial<T>;
-}
 
 const TokenBody = z
   .object({
@@ -68,7 +62,7 @@ export function addAccessRoutes(app: FastifyInstance, db: Db): void {
     const existing = await findIdentity(db, name);
     const identity = parseWith(
       IdentityInputSchema,
-      { ...(existing ?? { name }), ...withoutUndefined(patch) },
+      { ...(existing ?? { name }), ...patch },
       'identity',
     );
     if (identity.disabled && name === principal(request).identity)
@@ -79,7 +73,7 @@ export function addAccessRoutes(app: FastifyInstance, db: Db): void {
       await upsertIdentity(tx, identity);
       await writeAudit(tx, {
         actor: principal(request).identity,
-        channel: 'api',
+        channel: channelOf(request),
         action: 'identity.set',
         details: { ...identity },
       });
@@ -96,7 +90,7 @@ export function addAccessRoutes(app: FastifyInstance, db: Db): void {
       const token = await createToken(tx, { ...body, createdBy: actor });
       await writeAudit(tx, {
         actor,
-        channel: 'api',
+        channel: channelOf(request),
         action: 'token.create',
         details: { id: token.id, identity: body.identity, scopes: body.scopes },
       });
@@ -111,7 +105,7 @@ export function addAccessRoutes(app: FastifyInstance, db: Db): void {
       await revokeToken(tx, id);
       await writeAudit(tx, {
         actor: principal(request).identity,
-        channel: 'api',
+        channel: channelOf(request),
         action: 'token.revoke',
         details: { id },
       });
@@ -139,14 +133,20 @@ export function addAccessRoutes(app: FastifyInstance, db: Db): void {
               starterMayApprove: current.starterMayApprove,
               slackChannel: current.slackChannel,
             }),
-        ...withoutUndefined(patch),
+        ...patch,
       },
       'access',
     );
     const actor = principal(request).identity;
     await db.transaction(async (tx) => {
       await setModelAccess(tx, model, access, actor);
-      await writeAudit(tx, { actor, channel: 'api', action: 'access.set', model, details: access });
+      await writeAudit(tx, {
+        actor,
+        channel: channelOf(request),
+        action: 'access.set',
+        model,
+        details: access,
+      });
     });
     return { model, ...access };
   });

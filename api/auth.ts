@@ -36,7 +36,7 @@ export function installAuth(app: FastifyInstance, db: Db, adminToken: string | u
       // A known caller reaching past their scopes is worth a line in the audit log.
       await writeAudit(db, {
         actor: principal.identity,
-        channel: request.headers['x-mlops-channel'] === 'cli' ? 'cli' : 'api',
+        channel: channelOf(request),
         action: 'access.refused',
         details: { route: `${request.method} ${request.url}`, needs: scope, has: principal.scopes },
       });
@@ -65,6 +65,11 @@ async function principalOf(
       'the API token is unknown, revoked, or its identity is disabled; ask an admin for a new one',
     );
   return principal;
+}
+
+/** The door a request came through, for the audit log: the CLI says so in a header. */
+export function channelOf(request: FastifyRequest): 'cli' | 'api' {
+  return request.headers['x-mlops-channel'] === 'cli' ? 'cli' : 'api';
 }
 
 /** The principal of a request on a route that names a scope. */

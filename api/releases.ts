@@ -19,7 +19,7 @@ import { canonicalDigest } from '../lib/temporal/start-training.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { releaseWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
 import type { ApprovalInput, releaseWorkflow, ReleaseStatus } from '../workflows/release.js';
-import { needs, principal } from './auth.js';
+import { channelOf, needs, principal } from './auth.js';
 
 /** What the API needs to start and operate releases. */
 export interface ReleaseApiOptions {
@@ -56,7 +56,6 @@ const StartBody = z
   .object({ model: ModelNameSchema, version: VersionNumberSchema, plan: z.unknown() })
   .strict();
 const OperationBody = z.object({ reason: z.string().max(2000).optional() }).strict();
-const ChannelHeader = z.enum(['cli', 'api']).catch('api');
 
 /**
  * Sends one decision to a release and records it, accepted or refused, in the audit log:
@@ -165,7 +164,7 @@ export function addReleaseRoutes(app: FastifyInstance, db: Db, temporal: Release
     if (started)
       await writeAudit(db, {
         actor: principal(request).identity,
-        channel: ChannelHeader.parse(request.headers['x-mlops-channel']),
+        channel: channelOf(request),
         action: 'release.start',
         model: body.model,
         version: body.version,
@@ -197,7 +196,7 @@ export function addReleaseRoutes(app: FastifyInstance, db: Db, temporal: Release
             who: {
               approver: who.identity,
               groups: who.groups,
-              channel: ChannelHeader.parse(request.headers['x-mlops-channel']),
+              channel: channelOf(request),
               reason,
             },
           },

@@ -6,7 +6,7 @@ import { parseWith } from '../lib/spec/parse.js';
 import { TrainingSpecSchema } from '../lib/spec/training-spec.js';
 import { RUN_ID_PATTERN, temporalUiLink } from '../lib/temporal/conventions.js';
 import { startTraining } from '../lib/temporal/start-training.js';
-import { needs, principal } from './auth.js';
+import { channelOf, needs, principal } from './auth.js';
 import type { ReleaseApiOptions } from './releases.js';
 
 const StartRunBody = z
@@ -42,7 +42,7 @@ export function addRunRoutes(app: FastifyInstance, db: Db, temporal: ReleaseApiO
     if (started)
       await writeAudit(db, {
         actor,
-        channel: request.headers['x-mlops-channel'] === 'cli' ? 'cli' : 'api',
+        channel: channelOf(request),
         action: 'run.start',
         model: spec.model,
         details: { runId: body.runId, workflowId: handle.workflowId },

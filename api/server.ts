@@ -24,7 +24,7 @@ import { listReleases } from '../lib/release/release-store.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { addAccessRoutes } from './access.js';
-import { installAuth, needs, principal } from './auth.js';
+import { channelOf, installAuth, needs, principal } from './auth.js';
 import { addReleaseRoutes, isTemporalUnreachable, type ReleaseApiOptions } from './releases.js';
 import { addRunRoutes } from './runs.js';
 import { addSlackRoutes } from './slack.js';
@@ -146,7 +146,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const body = parseWith(RetireBody, request.body ?? {}, 'request body');
     await retireVersion(db, model, ref, body.archive ? 'archived' : 'deleted', {
       actor: principal(request).identity,
-      channel: 'api',
+      channel: channelOf(request),
       reason: body.reason,
     });
     return { model, version: ref, status: body.archive ? 'archived' : 'deleted' };
@@ -167,7 +167,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const result = await setAlias(
       db,
       { model, alias, version: body.version },
-      { actor: principal(request).identity, channel: 'api', reason: body.reason },
+      { actor: principal(request).identity, channel: channelOf(request), reason: body.reason },
     );
     return { model, alias, version: body.version, ...result };
   });
@@ -216,7 +216,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       }
       await writeAudit(tx, {
         actor: principal(request).identity,
-        channel: 'api',
+        channel: channelOf(request),
         action: 'fault.set',
         model,
         version: ref,

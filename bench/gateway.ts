@@ -14,15 +14,10 @@ import { openPglite } from '../lib/db/db.js';
 import { migrate } from '../lib/db/migrate.js';
 import { createLogger } from '../lib/logger.js';
 import { LogisticRegressionParamsSchema } from '../lib/model/params.js';
-import {
-  decodeModel,
-  encodeModel,
-  predictSpamProbability,
-  trainLogisticRegression,
-} from '../lib/model/logistic-regression.js';
-import { registerVersion } from '../lib/registry/versions.js';
+import { decodeModel, predictSpamProbability } from '../lib/model/logistic-regression.js';
 import { writeRoute } from '../lib/serving/route-store.js';
 import { Gateway } from '../serving/gateway.js';
+import { registerTrainedVersion } from '../test/fixtures/trained-version.js';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -70,61 +65,25 @@ async function main(): Promise<void> {
   const store = new FileArtifactStore(path.join(dir, 'artifacts'));
   const { rows } = await importSpamAssassin();
   const params = LogisticRegressionParamsSchema.parse({});
-  const versions: number[] = [];
-  for (const seed of [1, 2]) {
-    const model = await trainLogisticRegression(
-      rows.slice(0, 3000).map((row) => ({ features: row, spam: row.label === 'spam' })),
+  const register = (seed: number) =>
+    registerTrainedVersion(db, store, {
+      model: 'bench',
+      rows: rows.slice(0, 3000),
       params,
       seed,
-    );
-    const artifact = await store.put(encodeModel(model));
-    const digest = `sha256:${'0'.repeat(64)}`;
-    const lineage = {
-      codeRevision: 'bench',
-      trainer: 'builtin:logistic-regression',
-      parameters: params,
-      seed,
-      datasetDigest: digest,
-      snapshotDigest: digest,
-      dependencyLockDigest: digest,
-      parentRunId: null,
-      runId: `bench-${seed}`,
-      workflowId: 'bench',
-    };
-    const { version } = await registerVersion(
-      db,
-      {
-        model: 'bench',
-        owner: 'bench',
-        artifactUri: artifact.uri,
-        artifactDigest: artifact.digest,
-        snapshotDigest: digest,
-        featureSchema: {},
-        evaluation: {},
-        lineage,
-        idempotencyKey: `bench-${seed}`,
-      },
-      { actor: 'bench', channel: 'system' },
-    );
-    versions.push(version);
-  }
-  const [v1, v2] = versions as [number, number];
+      owner: 'bench',
+      key: `bench-${seed}`,
+    });
+  const first = await register(1);
+  const second = await register(2);
+  const [v1, v2] = [first.version, second.version];
   const email = rows[4000]!;
   const body = JSON.stringify({
     input: { subject: email.subject, from: email.from, body: email.body },
   });
 
   // The baseline: the same model bytes, decoded once, answering in a bare fastify route.
-  const runtime = decodeModel(
-    await store.get(
-      (
-        await db.query<{ artifact_digest: string }>(
-          'SELECT artifact_digest FROM model_versions WHERE version = $1',
-          [v1],
-        )
-      ).rows[0]!.artifact_digest,
-    ),
-  );
+  const runtime = decodeModel(await store.get(first.digest));
   const bare = Fastify();
   bare.post('/predict', async (request) => {
     const { input } = request.body as { input: { subject: string; from: string; body: string } };

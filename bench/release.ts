@@ -12,13 +12,12 @@ import { loadConfig } from '../lib/config.js';
 import { freePort } from '../lib/dev/temporal-server.js';
 import { createLogger } from '../lib/logger.js';
 import { LogisticRegressionParamsSchema } from '../lib/model/params.js';
-import { encodeModel, trainLogisticRegression } from '../lib/model/logistic-regression.js';
 import { setAlias } from '../lib/registry/aliases.js';
-import { registerVersion } from '../lib/registry/versions.js';
 import { writeRoute } from '../lib/serving/route-store.js';
 import { FileArtifactStore } from '../lib/artifacts/store.js';
 import type { releaseWorkflow } from '../workflows/release.js';
 import { startStack } from '../workers/stack.js';
+import { registerTrainedVersion } from '../test/fixtures/trained-version.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
@@ -43,44 +42,17 @@ async function main(): Promise<void> {
   const store = new FileArtifactStore(config.artifactRoot);
   const emails = await heldOutEmails();
   const params = LogisticRegressionParamsSchema.parse({ hashBits: 16, epochs: 2 });
-  const digest = `sha256:${'0'.repeat(64)}`;
-  const register = async (model: string, seed: number): Promise<number> => {
-    const trained = await trainLogisticRegression(
-      emails.slice(0, 500).map((row) => ({ features: row, spam: row.label === 'spam' })),
-      params,
-      seed,
-    );
-    const artifact = await store.put(encodeModel(trained));
-    const lineage = {
-      codeRevision: 'bench',
-      trainer: 'builtin:logistic-regression',
-      parameters: params,
-      seed,
-      datasetDigest: digest,
-      snapshotDigest: digest,
-      dependencyLockDigest: digest,
-      parentRunId: null,
-      runId: `${model}-${seed}`,
-      workflowId: 'bench',
-    };
-    return (
-      await registerVersion(
-        stack.db,
-        {
-          model,
-          owner: 'bench',
-          artifactUri: artifact.uri,
-          artifactDigest: artifact.digest,
-          snapshotDigest: digest,
-          featureSchema: {},
-          evaluation: {},
-          lineage,
-          idempotencyKey: `${model}-${seed}`,
-        },
-        { actor: 'bench', channel: 'system' },
-      )
+  const register = async (model: string, seed: number): Promise<number> =>
+    (
+      await registerTrainedVersion(stack.db, store, {
+        model,
+        rows: emails.slice(0, 500),
+        params,
+        seed,
+        owner: 'bench',
+        key: `${model}-${seed}`,
+      })
     ).version;
-  };
   const gateway = stack.gateway!;
   const rollbackMs: number[] = [];
   const firstRequestMs: number[] = [];

@@ -45,6 +45,8 @@ interface Prediction {
   at: number;
   /** Set once its feedback is counted; later feedback for it is refused. */
   feedback?: { label: 'spam' | 'ham'; at: number };
+  /** True once flushed: from then on other replicas may label it, so the database decides. */
+  stored?: boolean;
 }
 
 /** One e-mail to classify: any of its fields may be empty, not all, and no others. */
@@ -248,6 +250,8 @@ export class Gateway {
     const open = this.windows.peekOpen();
     const predictions = this.unsavedPredictions;
     this.unsavedPredictions = [];
+    // Feedback counted after this point is not in the rows written below; it is added after.
+    let labelledAtWrite = new Set<string>();
     try {
       await this.options.db.transaction(async (tx) => {
         await writeWindows(tx, this.replicaId, [...rows, ...open]);
@@ -262,14 +266,19 @@ export class Gateway {
              ON CONFLICT (id) DO NOTHING`,
             [
               JSON.stringify(
-                predictions.map(({ feedback, ...prediction }) => ({
-                  ...prediction,
+                predictions.map(({ id, model, version, label, at, feedback }) => ({
+                  id,
+                  model,
+                  version,
+                  label,
+                  at,
                   feedback_label: feedback?.label ?? null,
                   feedback_at: feedback?.at ?? null,
                 })),
               ),
             ],
           );
+          labelledAtWrite = new Set(predictions.filter((p) => p.feedback).map((p) => p.id));
         }
       });
     } catch {
@@ -279,7 +288,12 @@ export class Gateway {
         ...predictions.slice(-RECENT_PREDICTIONS),
         ...this.unsavedPredictions,
       ].slice(-RECENT_PREDICTIONS);
+      return;
     }
+    for (const prediction of predictions) prediction.stored = true;
+    const late = predictions.filter((p) => p.feedback && !labelledAtWrite.has(p.id));
+    // Best effort: the windows are written; a failure here must not write them again.
+    if (late.length > 0) await this.storeLateFeedback(late).catch(() => undefined);
   }
 
   private predictOne(
@@ -490,10 +504,20 @@ export class Gateway {
     return app;
   }
 
+  /** Feedback counted while its prediction was being written: written now, once. */
+  private async storeLateFeedback(predictions: Array<Prediction & { id: string }>): Promise<void> {
+    await this.options.db.query(
+      `UPDATE predictions p SET feedback_label = f.label, feedback_at = to_timestamp(f.at / 1000.0)
+         FROM jsonb_to_recordset($1::jsonb) AS f(id uuid, label text, at bigint)
+        WHERE p.id = f.id AND p.feedback_at IS NULL`,
+      [JSON.stringify(predictions.map(({ id, feedback }) => ({ id, ...feedback })))],
+    );
+  }
+
   /**
-   * Takes the one feedback a prediction may have. The database decides when the prediction
-   * is there (feedback may reach any replica); a prediction not flushed yet, or a database
-   * that is down, falls back to this replica's memory.
+   * Takes the one feedback a prediction may have. A prediction not flushed yet is known only
+   * here, so memory decides without a database round trip; once flushed, feedback may reach
+   * any replica and the database decides, or memory again while the database is down.
    */
   private async claimFeedback(
     id: string,
@@ -503,6 +527,13 @@ export class Gateway {
     | { state: 'duplicate'; label: string }
     | { state: 'unknown' }
   > {
+    const remembered = this.recent.get(id);
+    if (remembered?.feedback) return { state: 'duplicate', label: remembered.feedback.label };
+    if (remembered && !remembered.stored) {
+      remembered.feedback = { label, at: Date.now() };
+      return { state: 'claimed', prediction: remembered };
+    }
+
     const stored = await this.options.db
       .query<{
         model: string;
@@ -523,7 +554,6 @@ export class Gateway {
       )
       .then(({ rows }) => rows[0] ?? null)
       .catch(() => null);
-    const remembered = this.recent.get(id);
     if (stored?.claimed) {
       if (remembered) remembered.feedback = { label, at: Date.now() };
       const prediction = {
@@ -536,7 +566,6 @@ export class Gateway {
     }
     if (stored) return { state: 'duplicate', label: stored.feedback_label ?? 'unknown' };
     if (!remembered) return { state: 'unknown' };
-    if (remembered.feedback) return { state: 'duplicate', label: remembered.feedback.label };
     remembered.feedback = { label, at: Date.now() };
     return { state: 'claimed', prediction: remembered };
   }

@@ -151,10 +151,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     decision: null as { approved: boolean; by: ApprovalInput } | null,
   };
   let transitions = 0;
-  // Filled in once the release has read its model's policy; validators refuse until then.
-  let policy: ApprovalPolicy = OPEN_POLICY;
-  let policyLoaded = false;
-  let accessControl = false;
+  // Null until the release has read its model's policy; validators refuse until then.
+  let policy: ApprovalPolicy | null = null;
 
   // Notices go out in order, in the background: the release never waits on Slack mid-way.
   let notices: Promise<void> = Promise.resolve();
@@ -163,7 +161,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
   // promote (someone should look); from then on every transition updates it in place.
   let noticeOpen = false;
   const notify = (final?: { reason: string }): void => {
-    if (!accessControl || !policy.slackChannel) return;
+    if (!policy?.slackChannel) return;
     noticeOpen ||=
       status.stage === 'awaiting-approval' ||
       (final !== undefined && status.outcome !== 'promoted');
@@ -191,10 +189,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         () => undefined,
         async (error: unknown) => {
           noticeFailures += 1;
-          const message =
-            error instanceof ActivityFailure
-              ? (error.cause?.message ?? error.message)
-              : String(error);
+          const message = failureMessage(error);
           log.warn('slack notice failed', {
             model: input.model,
             version: input.version,
@@ -242,7 +237,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
   // An open gate names its approvers; promoting early needs anyone the plan, or else the
   // model's own list, names. The model's list bounds both.
   const requireApprover = (who: ApprovalInput, gate: ApprovalGate | null): void => {
-    if (!policyLoaded)
+    if (!policy)
       throw new Error(`release ${releaseId} is still starting; try again in a few seconds`);
     const gateApprovers =
       gate?.approvers ??
@@ -372,9 +367,9 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
   };
 
   // Releases started before approval policies existed replay without reading one.
-  accessControl = patched('approval-policy-and-slack-notices');
-  if (accessControl) policy = await act.getApprovalPolicy({ model: input.model });
-  policyLoaded = true;
+  policy = patched('approval-policy-and-slack-notices')
+    ? await act.getApprovalPolicy({ model: input.model })
+    : OPEN_POLICY;
 
   // Releases started before the lookup moved ahead of the claim replay in their old order.
   let candidate: Awaited<ReturnType<typeof act.getModelVersion>>;
@@ -709,13 +704,16 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
 
 /** A check's result when its round could not be evaluated at all: inconclusive, with why. */
 function inconclusiveRound(check: Check, error: unknown): CheckResult {
-  const cause =
-    error instanceof ActivityFailure ? (error.cause?.message ?? error.message) : String(error);
   return evaluateCheck(
     check,
-    { ok: false, error: `checks could not be evaluated: ${cause}` },
+    { ok: false, error: `checks could not be evaluated: ${failureMessage(error)}` },
     null,
   );
+}
+
+/** The activity's own words for a failure, not "Activity task failed". */
+function failureMessage(error: unknown): string {
+  return error instanceof ActivityFailure ? (error.cause?.message ?? error.message) : String(error);
 }
 
 /** Failure types of route activities that are a release's expected way to fail, not a bug. */

@@ -7,9 +7,7 @@ import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import type { FastifyInstance } from 'fastify';
-import { buildApi } from '../../api/server.js';
 import type { Db } from '../../lib/db/db.js';
-import { createLogger } from '../../lib/logger.js';
 import { getVersion } from '../../lib/registry/versions.js';
 import type { TrainingPipelineResult } from '../../workflows/training-pipeline.js';
 import {
@@ -22,7 +20,7 @@ import {
 } from '../helpers/env.js';
 import { smallSpec } from '../helpers/specs.js';
 import { registerTrainedVersion } from '../helpers/models.js';
-import { apiWithUnreachableTemporal, identityWithToken } from '../helpers/access.js';
+import { apiWithUnreachableTemporal, identityWithToken, startTestApi } from '../helpers/access.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -202,18 +200,7 @@ describe('mlops train', () => {
     beforeAll(async () => {
       db = await freshDatabase();
       worker = await startTestWorker({ db });
-      api = await buildApi({
-        db,
-        logger: createLogger('silent'),
-        temporal: {
-          client,
-          address: inject('temporalAddress'),
-          taskQueue: worker.taskQueue,
-          namespace: 'default',
-          uiUrl: 'http://127.0.0.1:8233',
-        },
-      });
-      apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+      ({ api, url: apiUrl } = await startTestApi(db, client, worker.taskQueue));
       token = await identityWithToken(db, 'ci-bot', { scopes: ['read', 'train'] });
     });
     afterAll(async () => {
@@ -304,18 +291,8 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
     db = await freshDatabase();
     worker = await startTestWorker({ db });
     client = await temporalClient();
-    api = await buildApi({
-      db,
-      logger: createLogger('silent'),
-      temporal: {
-        client,
-        address: inject('temporalAddress'),
-        taskQueue: worker.taskQueue,
-        namespace: 'default',
-        uiUrl: 'http://127.0.0.1:8233',
-      },
-    });
-    const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+    const { api: started, url: apiUrl } = await startTestApi(db, client, worker.taskQueue);
+    api = started;
     for (const [name, scopes] of [
       ['ci-bot', ['read', 'release']],
       ['alice', ['read', 'approve']],

@@ -5,6 +5,7 @@ import {
   makeGrpcRetryInterceptor,
 } from '@temporalio/client';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { inject } from 'vitest';
 import { buildApi } from '../../api/server.js';
 import { createLogger } from '../../lib/logger.js';
 import { upsertIdentity } from '../../lib/access/identities.js';
@@ -41,6 +42,26 @@ export function injectAs(app: FastifyInstance, token: string) {
       ...options,
       headers: { ...options.headers, authorization: `Bearer ${token}` },
     });
+}
+
+/** The API on a free port, starting its workflows on `taskQueue` of the run's dev server. */
+export async function startTestApi(
+  db: Db,
+  client: Client,
+  taskQueue: string,
+): Promise<{ api: FastifyInstance; url: string }> {
+  const api = await buildApi({
+    db,
+    logger: createLogger('silent'),
+    temporal: {
+      client,
+      address: inject('temporalAddress'),
+      taskQueue,
+      namespace: 'default',
+      uiUrl: 'http://127.0.0.1:8233',
+    },
+  });
+  return { api, url: await api.listen({ host: '127.0.0.1', port: 0 }) };
 }
 
 /**

@@ -3,8 +3,7 @@ import type { EmailRow } from '../../lib/corpus/email-row.js';
 import { importSpamAssassin } from '../../lib/corpus/spam-assassin.js';
 import type { Db } from '../../lib/db/db.js';
 import { LogisticRegressionParamsSchema } from '../../lib/model/params.js';
-import { encodeModel, trainLogisticRegression } from '../../lib/model/logistic-regression.js';
-import { registerVersion } from '../../lib/registry/versions.js';
+import { registerTrainedVersion as registerTrained } from '../fixtures/trained-version.js';
 import { uniqueName } from './env.js';
 
 let corpus: Promise<EmailRow[]> | undefined;
@@ -15,8 +14,8 @@ export function corpusRows(): Promise<EmailRow[]> {
 }
 
 /**
- * Trains a small real model on `rows` (every 10th corpus row by default) and registers
- * it; `seed` makes versions differ. Returns the version number and artifact digest.
+ * Trains a small real model on every 10th corpus row and registers it; `seed` makes
+ * versions differ. Returns the version number and artifact digest.
  */
 export async function registerTrainedVersion(
   db: Db,
@@ -24,44 +23,16 @@ export async function registerTrainedVersion(
   model: string,
   options: { seed?: number; threshold?: number } = {},
 ): Promise<{ version: number; digest: string }> {
-  const rows = (await corpusRows()).filter((_, i) => i % 10 === 0);
-  const params = LogisticRegressionParamsSchema.parse({
-    hashBits: 14,
-    epochs: 3,
-    threshold: options.threshold ?? 0.5,
+  return registerTrained(db, store, {
+    model,
+    rows: (await corpusRows()).filter((_, i) => i % 10 === 0),
+    params: LogisticRegressionParamsSchema.parse({
+      hashBits: 14,
+      epochs: 3,
+      threshold: options.threshold ?? 0.5,
+    }),
+    seed: options.seed ?? 1,
+    owner: 'test',
+    key: uniqueName('run'),
   });
-  const trained = await trainLogisticRegression(
-    rows.map((row) => ({ features: row, spam: row.label === 'spam' })),
-    params,
-    options.seed ?? 1,
-  );
-  const artifact = await store.put(encodeModel(trained));
-  const digest = `sha256:${'0'.repeat(64)}`;
-  const { version } = await registerVersion(
-    db,
-    {
-      model,
-      owner: 'test',
-      artifactUri: artifact.uri,
-      artifactDigest: artifact.digest,
-      snapshotDigest: digest,
-      featureSchema: {},
-      evaluation: {},
-      lineage: {
-        codeRevision: 'test',
-        trainer: 'builtin:logistic-regression',
-        parameters: params,
-        seed: options.seed ?? 1,
-        datasetDigest: digest,
-        snapshotDigest: digest,
-        dependencyLockDigest: digest,
-        parentRunId: null,
-        runId: uniqueName('run'),
-        workflowId: 'test',
-      },
-      idempotencyKey: uniqueName('key'),
-    },
-    { actor: 'test', channel: 'system' },
-  );
-  return { version, digest: artifact.digest };
 }

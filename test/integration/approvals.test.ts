@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../api/server.js';
 import { ApiClient } from '../../client/api-client.js';
 import { SlackBridge } from '../../client/slack-bridge.js';
@@ -13,7 +13,12 @@ import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../../lib/slack/messages.js
 import { signSlackRequest } from '../../lib/slack/signature.js';
 import type { Gateway } from '../../serving/gateway.js';
 import type { ReleaseResult, ReleaseStatus } from '../../workflows/release.js';
-import { apiWithUnreachableTemporal, identityWithToken, injectAs } from '../helpers/access.js';
+import {
+  apiWithUnreachableTemporal,
+  identityWithToken,
+  injectAs,
+  startTestApi,
+} from '../helpers/access.js';
 import { recordHistory } from '../helpers/histories.js';
 import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
 import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
@@ -61,18 +66,7 @@ describe('approvals from Slack and the CLI', () => {
     });
     gateway = await startQuickGateway(db, worker.store);
     client = await temporalClient();
-    api = await buildApi({
-      db,
-      logger: createLogger('silent'),
-      temporal: {
-        client,
-        address: inject('temporalAddress'),
-        taskQueue: worker.taskQueue,
-        namespace: 'default',
-        uiUrl: 'http://ui.test',
-      },
-    });
-    apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+    ({ api, url: apiUrl } = await startTestApi(db, client, worker.taskQueue));
 
     tokens.alice = await identityWithToken(db, 'alice', {
       scopes: ['read', 'approve'],

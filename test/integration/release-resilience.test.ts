@@ -134,6 +134,7 @@ describe('a release under failure', () => {
 
   // Each case kills the worker with SIGKILL as the release enters a stage, starts a new
   // one, and checks the release ends as it would have, every route change made once.
+  const PROMOTED = ['load', 'shadow', 'step-1', 'step-2', 'promote'];
   const crashCases: Array<{
     stage: string;
     /** What happens after the restart: nothing, or a person acts. */
@@ -141,32 +142,16 @@ describe('a release under failure', () => {
     outcome: 'promoted' | 'aborted';
     changes: string[];
   }> = [
-    {
-      stage: 'loading',
-      outcome: 'promoted',
-      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
-    },
-    {
-      stage: 'shadow',
-      outcome: 'promoted',
-      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
-    },
-    {
-      stage: 'canary',
-      outcome: 'promoted',
-      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
-    },
+    { stage: 'loading', outcome: 'promoted', changes: PROMOTED },
+    { stage: 'shadow', outcome: 'promoted', changes: PROMOTED },
+    { stage: 'canary', outcome: 'promoted', changes: PROMOTED },
     {
       stage: 'awaiting-approval',
       then: 'approve',
       outcome: 'promoted',
-      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
+      changes: PROMOTED,
     },
-    {
-      stage: 'promoted',
-      outcome: 'promoted',
-      changes: ['load', 'shadow', 'step-1', 'step-2', 'promote'],
-    },
+    { stage: 'promoted', outcome: 'promoted', changes: PROMOTED },
     {
       stage: 'rolling back',
       then: 'abort',
