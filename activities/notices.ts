@@ -65,7 +65,7 @@ export function noticeActivities(deps: ActivityDeps) {
         channel: string;
         ts: string;
         outcome_ts: string | null;
-      }>('SELECT channel, ts, outcome_ts FROM slack_messages WHERE release_id = $1', [key]);
+      }>('SELECT channel, ts, outcome_ts FROM slack_messages WHERE release_run = $1', [key]);
       let message = rows[0];
       const body = releaseMessage(notice);
       if (message) {
@@ -74,8 +74,8 @@ export function noticeActivities(deps: ActivityDeps) {
         const posted = await slack(settings).chat.postMessage({ channel: input.channel, ...body });
         message = { channel: posted.channel ?? input.channel, ts: posted.ts!, outcome_ts: null };
         await deps.db.query(
-          `INSERT INTO slack_messages (release_id, channel, ts) VALUES ($1, $2, $3)
-           ON CONFLICT (release_id) DO NOTHING`,
+          `INSERT INTO slack_messages (release_run, channel, ts) VALUES ($1, $2, $3)
+           ON CONFLICT (release_run) DO NOTHING`,
           [key, message.channel, message.ts],
         );
       }
@@ -87,7 +87,7 @@ export function noticeActivities(deps: ActivityDeps) {
           ...outcomeMessage({ ...notice, reason: input.final.reason }),
         });
         await deps.db.query(
-          'UPDATE slack_messages SET outcome_ts = $2, updated_at = now() WHERE release_id = $1',
+          'UPDATE slack_messages SET outcome_ts = $2, updated_at = now() WHERE release_run = $1',
           [key, reply.ts],
         );
       }

@@ -6,6 +6,7 @@ import Fastify, {
 } from 'fastify';
 import { ConfigError } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { APPROVE_ACTION_ID, parseButtonValue, REJECT_ACTION_ID } from '../lib/slack/messages.js';
 import { verifySlackSignature } from '../lib/slack/signature.js';
 import type { ApiClient } from './api-client.js';
@@ -86,7 +87,7 @@ export class SlackBridge {
         this.options.logger.warn({ problem: work.problem }, 'slack interaction ignored');
         return reply.status(200).send();
       }
-      this.later(work);
+      this.track(this.decide(work));
       return reply.status(200).send();
     });
 
@@ -96,7 +97,7 @@ export class SlackBridge {
       const work = commandWork(body);
       if ('problem' in work)
         return reply.send({ response_type: 'ephemeral', text: `${work.problem}\n${USAGE}` });
-      this.later(work);
+      this.track(this.decide(work));
       return reply.send({
         response_type: 'ephemeral',
         text: `Working on ${work.operation} ${work.model} v${work.version}…`,
@@ -142,10 +143,6 @@ export class SlackBridge {
         ),
     );
     return null;
-  }
-
-  private later(work: SlackWork): void {
-    this.track(this.decide(work));
   }
 
   private track(work: Promise<void>): void {
@@ -246,6 +243,11 @@ function commandWork(body: URLSearchParams): SlackWork | { problem: string } {
   if (operation !== 'status' && operation !== 'approve' && operation !== 'reject')
     return { problem: `Unknown subcommand ${JSON.stringify(operation ?? '')}.` };
   if (!model || !versionText) return { problem: 'Name the model and the version.' };
+  const modelName = ModelNameSchema.safeParse(model);
+  if (!modelName.success)
+    return {
+      problem: `model: ${modelName.error.issues[0]?.message ?? 'is not a model name'} (got ${JSON.stringify(model)}).`,
+    };
   if (!/^[1-9]\d{0,9}$/.test(versionText))
     return {
       problem: `version: must be a positive whole number (got ${JSON.stringify(versionText)}).`,

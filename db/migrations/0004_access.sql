@@ -40,8 +40,10 @@ CREATE TABLE slack_deliveries (
   outcome      jsonb
 );
 
+-- One row per release execution (`<workflow id>#<run id>`: a version released again gets
+-- its own message).
 CREATE TABLE slack_messages (
-  release_id   text PRIMARY KEY,
+  release_run  text PRIMARY KEY,
   channel      text NOT NULL,
   ts           text NOT NULL,
   outcome_ts   text,

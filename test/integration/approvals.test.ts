@@ -308,6 +308,22 @@ describe('approvals from Slack and the CLI', () => {
     expect(await answerTo('trigger-reject')).toMatch(/rejected by alice/);
     expect((await result(release.model, release.candidate)).outcome).toBe('rejected');
     recordHistory(`release/${release.model}/v${release.candidate}`, 'release-rejected-in-slack');
+    // Released again, the same version gets a message of its own, not the old one updated.
+    const posts = () =>
+      recorder
+        .apiCalls('chat.postMessage')
+        .filter(
+          (call) =>
+            call.body.thread_ts === undefined &&
+            JSON.stringify(call.body).includes(`${release.model} v${release.candidate}`),
+        ).length;
+    expect(posts()).toBe(1);
+    await startRelease(release.model, release.candidate, gatedPlan(['alice']));
+    await awaitStage(release.model, release.candidate, 'awaiting-approval');
+    await recorder.waitFor(() => posts() === 2);
+    await click('U0ALICE', target, 'reject', 'trigger-reject-again');
+    expect(await answerTo('trigger-reject-again')).toMatch(/rejected by alice/);
+    expect((await result(release.model, release.candidate)).outcome).toBe('rejected');
     await click('U0ALICE', target, 'approve', 'trigger-too-late');
     expect(await answerTo('trigger-too-late')).toMatch(
       new RegExp(
@@ -473,6 +489,10 @@ describe('approvals from Slack and the CLI', () => {
     );
     const usage = await command('U0BOB', 'deploy everything', 'trigger-usage');
     expect(((await usage.json()) as { text: string }).text).toMatch(/Unknown subcommand "deploy"/);
+    const badModel = await command('U0BOB', 'approve Spam-Filter 1', 'trigger-bad-model');
+    expect(((await badModel.json()) as { text: string }).text).toMatch(
+      /model: must be lower-case words joined by "-", like spam-filter \(got "Spam-Filter"\)/,
+    );
 
     await as('bob').request('POST', `/v1/releases/${release.model}/${release.candidate}/abort`, {
       reason: 'test over',
