@@ -16,6 +16,11 @@ export interface SlackNoticeSettings {
 
 export type NoticeInput = Omit<ReleaseNotice, 'uiUrl'> & {
   releaseId: string;
+  /**
+   * The release execution the message belongs to (workflow id and first run id), kept by
+   * every run it continues as; older releases did not send it and used their run id.
+   */
+  releaseRun?: string;
   channel: string;
   /** Set on the release's last notice: its outcome is also posted in the message's thread. */
   final?: { reason: string };
@@ -60,7 +65,9 @@ export function noticeActivities(deps: ActivityDeps) {
         uiUrl: temporalUiLink(deps.temporalUi.url, deps.temporalUi.namespace, input.releaseId),
       };
       // A version released again reuses its workflow id; each execution gets its own message.
-      const key = `${input.releaseId}#${Context.current().info.workflowExecution?.runId ?? 'none'}`;
+      const key =
+        input.releaseRun ??
+        `${input.releaseId}#${Context.current().info.workflowExecution?.runId ?? 'none'}`;
       const { rows } = await deps.db.query<{
         channel: string;
         ts: string;

@@ -46,7 +46,7 @@ export function printStatus(status: ReleaseStatus): void {
     .map(([version, bp]) => `v${version}=${bp / 100}%`)
     .join(' ');
   const lines = [
-    `${status.model} v${status.version}  stage=${status.stage}  outcome=${status.outcome}  stable=${status.stable === null ? '-' : `v${status.stable}`}  step=${status.step}/${status.steps}${weights ? `  ${weights}` : ''}${status.paused ? '  PAUSED' : ''}`,
+    `${status.model} v${status.version}  stage=${status.stage}  outcome=${status.outcome}  stable=${status.stable === null ? '-' : `v${status.stable}`}  step=${status.step}/${status.steps}${weights ? `  ${weights}` : ''}${status.paused ? '  PAUSED' : ''}${status.runs > 1 ? `  runs=${status.runs}` : ''}`,
     ...(status.waitingFor ? [`  waiting for ${status.waitingFor}`] : []),
     ...status.timeline.map((event) => `  ${event.at}  ${event.event.padEnd(18)} ${event.details}`),
   ];

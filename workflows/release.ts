@@ -1,8 +1,11 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  allHandlersFinished,
   CancellationScope,
   condition,
+  ContinueAsNew,
+  continueAsNew,
   defineQuery,
   defineSignal,
   defineUpdate,
@@ -38,6 +41,47 @@ export interface ReleaseInput {
   /** The plan as the CLI read it; validated here too, before any traffic moves. */
   plan: unknown;
   requestedBy: string;
+  /** Set by the release itself when it continues as new: where it was, and what it knew. */
+  resume?: ReleaseCheckpoint;
+  /**
+   * Continue as new once a run's history reaches this many events (default 2,000), so a
+   * post-promotion watch of hours never nears Temporal's history limits.
+   */
+  historyLimit?: number;
+}
+
+/** A phase whose checks run in a loop, and so may span several runs. */
+export type LoopPhase =
+  'waiting-for-route' | 'first-release' | 'shadow' | 'step' | 'post-promotion';
+
+/** A run of checks in progress: when its window began and its current streaks. */
+export interface RoundState {
+  startedMs: number;
+  failures: number;
+  inconclusive: number;
+}
+
+/**
+ * What a release carries into its next run. The phase's setup (approvals, route change,
+ * transition) happened in an earlier run and is not repeated; its checks carry on.
+ */
+export interface ReleaseCheckpoint {
+  phase: LoopPhase;
+  /** For `step`: which step (from 0). */
+  stepIndex: number;
+  round: RoundState | null;
+  /** The window of the step before, for comparisons at 100% (the stable version has no traffic). */
+  previousStep: { fromMs: number; toMs: number } | null;
+  status: ReleaseStatus;
+  policy: ApprovalPolicy;
+  /** Decisions accepted in the run that ended; the new run acts on them at once. */
+  abort: ApprovalInput | null;
+  promoteNow: ApprovalInput | null;
+  /** Keys of audit rows and route changes go on counting, so a retried one stays idempotent. */
+  transitions: number;
+  routeChanges: number;
+  noticeFailures: number;
+  noticeOpen: boolean;
 }
 
 export type ReleaseOutcome =
@@ -60,6 +104,8 @@ export interface ReleaseStatus {
   paused: boolean;
   waitingFor: string | null;
   outcome: ReleaseOutcome;
+  /** How many Temporal runs the release has taken: long ones continue as new. */
+  runs: number;
   recentChecks: Array<{ at: string; verdict: string; results: CheckResult[] }>;
   timeline: ReleaseEvent[];
 }
@@ -128,9 +174,10 @@ class StopRelease extends Error {
  * before the workflow ends. Passing every step promotes the candidate to `production`.
  */
 export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResult> {
-  const { workflowId: releaseId } = workflowInfo();
+  const { workflowId: releaseId, firstExecutionRunId } = workflowInfo();
   const plan = validatePlan(input.plan);
-  const status: ReleaseStatus = {
+  const resume = input.resume ?? null;
+  const status: ReleaseStatus = resume?.status ?? {
     model: input.model,
     version: input.version,
     stable: null,
@@ -141,25 +188,27 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     paused: false,
     waitingFor: null,
     outcome: 'running',
+    runs: 1,
     recentChecks: [],
     timeline: [],
   };
   const control = {
-    abort: null as ApprovalInput | null,
-    promoteNow: null as ApprovalInput | null,
+    abort: resume?.abort ?? null,
+    promoteNow: resume?.promoteNow ?? null,
     gate: null as ApprovalGate | null,
     decision: null as { approved: boolean; by: ApprovalInput } | null,
   };
-  let transitions = 0;
+  let transitions = resume?.transitions ?? 0;
+  let routeChanges = resume?.routeChanges ?? 0;
   // Null until the release has read its model's policy; validators refuse until then.
-  let policy: ApprovalPolicy | null = null;
+  let policy: ApprovalPolicy | null = resume?.policy ?? null;
 
   // Notices go out in order, in the background: the release never waits on Slack mid-way.
   let notices: Promise<void> = Promise.resolve();
-  let noticeFailures = 0;
+  let noticeFailures = resume?.noticeFailures ?? 0;
   // The message opens at the first approval gate, or at the end when the release did not
   // promote (someone should look); from then on every transition updates it in place.
-  let noticeOpen = false;
+  let noticeOpen = resume?.noticeOpen ?? false;
   const notify = (final?: { reason: string }): void => {
     if (!policy?.slackChannel) return;
     noticeOpen ||=
@@ -168,6 +217,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     if (!noticeOpen) return;
     const notice: NoticeInput = {
       releaseId,
+      // Every run of one release execution updates the same message.
+      releaseRun: `${releaseId}#${firstExecutionRunId}`,
       channel: policy.slackChannel,
       model: input.model,
       version: input.version,
@@ -321,7 +372,72 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     { key: MlopsModel, value: input.model },
     { key: MlopsVersion, value: String(input.version) },
     { key: MlopsOutcome, value: 'running' },
+    ...(resume ? [{ key: MlopsStage, value: status.stage }] : []),
   ]);
+  if (resume) setCurrentDetails(timelineMarkdown(status));
+
+  // A loop that has run long enough hands over to a new run of this release, carrying
+  // where it was; decisions accepted before the handover travel with it.
+  const historyLimit = input.historyLimit ?? 2_000;
+  const continueIfLong = async (
+    phase: LoopPhase,
+    stepIndex: number,
+    round: RoundState | null,
+    previousStep: { fromMs: number; toMs: number } | null = null,
+  ): Promise<void> => {
+    const info = workflowInfo();
+    if (info.historyLength < historyLimit && !info.continueAsNewSuggested) return;
+    // Runs that grew long before this rule existed replay as they ran.
+    if (!patched('continue-as-new-long-loops')) return;
+    await notices;
+    await condition(allHandlersFinished);
+    status.runs += 1;
+    // One timeline line for a streak of handovers: a watch of hours takes many.
+    if (status.timeline.at(-1)?.event === 'continued-as-new') status.timeline.pop();
+    note(
+      'continued-as-new',
+      `now in run ${status.runs}; the last run ended after ${info.historyLength} events`,
+    );
+    log.info('release continues as new', {
+      model: input.model,
+      version: input.version,
+      phase,
+      events: info.historyLength,
+    });
+    const checkpoint: ReleaseCheckpoint = {
+      phase,
+      stepIndex,
+      round,
+      previousStep,
+      status,
+      policy: policy!,
+      abort: control.abort,
+      promoteNow: control.promoteNow,
+      transitions,
+      routeChanges,
+      noticeFailures,
+      noticeOpen,
+    };
+    await continueAsNew<typeof releaseWorkflow>({ ...input, resume: checkpoint });
+  };
+
+  // A resumed release skips the phases an earlier run finished, and the setup of the phase
+  // it was in. Waiting for the route is redone from the start: it changed nothing.
+  const rankOf = (phase: LoopPhase, stepIndex = 0): number =>
+    ({ 'waiting-for-route': -1, 'first-release': 1, shadow: 2, step: 10, 'post-promotion': 1e6 })[
+      phase
+    ] + (phase === 'step' ? stepIndex : 0);
+  const resumeRank = resume ? rankOf(resume.phase, resume.stepIndex) : -1;
+  /** True when an earlier run finished this phase. */
+  const finishedEarlier = (phase: LoopPhase, stepIndex = 0): boolean =>
+    rankOf(phase, stepIndex) < resumeRank;
+  /** The round to carry on when an earlier run was inside this phase; undefined otherwise. */
+  const resumedIn = (phase: LoopPhase, stepIndex = 0): RoundState | undefined =>
+    resumeRank >= 0 && rankOf(phase, stepIndex) === resumeRank
+      ? (resume!.round ?? undefined)
+      : undefined;
+  const setUpEarlier = (phase: LoopPhase, stepIndex = 0): boolean =>
+    rankOf(phase, stepIndex) <= resumeRank;
 
   const record = (stage: string) =>
     act.recordRelease({
@@ -361,35 +477,39 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       }
       status.waitingFor = `release ${owner} owns the route of ${input.model}`;
       if (await condition(() => control.abort !== null, '10s')) return true;
+      await continueIfLong('waiting-for-route', 0, null);
     }
     status.waitingFor = null;
     return false;
   };
 
-  // Releases started before approval policies existed replay without reading one.
-  policy = patched('approval-policy-and-slack-notices')
-    ? await act.getApprovalPolicy({ model: input.model })
-    : OPEN_POLICY;
+  // A release resumed past the route's claim has its policy, route and stable version.
+  let candidate: Awaited<ReturnType<typeof act.getModelVersion>> | null = null;
+  if (resumeRank < 0) {
+    // Releases started before approval policies existed replay without reading one.
+    policy ??= patched('approval-policy-and-slack-notices')
+      ? await act.getApprovalPolicy({ model: input.model })
+      : OPEN_POLICY;
 
-  // Releases started before the lookup moved ahead of the claim replay in their old order.
-  let candidate: Awaited<ReturnType<typeof act.getModelVersion>>;
-  let abortedWaiting: boolean;
-  if (patched('look-up-candidate-before-claiming-route')) {
-    candidate = await lookUpCandidate();
-    abortedWaiting = await claimRouteOrAbort();
-  } else {
-    abortedWaiting = await claimRouteOrAbort();
-    candidate = await lookUpCandidate();
-  }
-  if (abortedWaiting) {
-    const reason = `aborted by ${control.abort!.approver} (${control.abort!.channel}) while waiting for the route; traffic was never touched`;
-    await finish('aborted', reason);
-    return { outcome: 'aborted', reason, status };
+    // Releases started before the lookup moved ahead of the claim replay in their old order.
+    let abortedWaiting: boolean;
+    if (patched('look-up-candidate-before-claiming-route')) {
+      candidate = await lookUpCandidate();
+      abortedWaiting = await claimRouteOrAbort();
+    } else {
+      abortedWaiting = await claimRouteOrAbort();
+      candidate = await lookUpCandidate();
+    }
+    if (abortedWaiting) {
+      const reason = `aborted by ${control.abort!.approver} (${control.abort!.channel}) while waiting for the route; traffic was never touched`;
+      await finish('aborted', reason);
+      return { outcome: 'aborted', reason, status };
+    }
+
+    const stable = await act.findAliasedVersion({ model: input.model, alias: 'production' });
+    status.stable = stable?.version ?? null;
   }
 
-  const stable = await act.findAliasedVersion({ model: input.model, alias: 'production' });
-  status.stable = stable?.version ?? null;
-  let routeChanges = 0;
   const setWeights = async (
     purpose: string,
     candidateBp: number,
@@ -422,16 +542,21 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     });
   };
 
-  const runChecks = async (
-    phase: string,
-    bake: string,
-    interval: string,
-    list: Check[],
-    stableWindow: { fromMs: number; toMs: number } | null = null,
-  ): Promise<'passed' | 'promote-now'> => {
-    const startedMs = Date.now();
-    let failures = 0;
-    let inconclusive = 0;
+  const runChecks = async (options: {
+    /** Where the checks run: names the phase in verdicts and in a handover to a new run. */
+    at: { phase: LoopPhase; stepIndex?: number; label: string };
+    bake: string;
+    interval: string;
+    list: Check[];
+    stableWindow?: { fromMs: number; toMs: number } | null;
+    /** The round an earlier run of this release was in. */
+    from?: RoundState;
+  }): Promise<'passed' | 'promote-now'> => {
+    const { bake, interval, list, stableWindow = null } = options;
+    const phase = options.at.label;
+    const startedMs = options.from?.startedMs ?? Date.now();
+    let failures = options.from?.failures ?? 0;
+    let inconclusive = options.from?.inconclusive ?? 0;
     for (;;) {
       await condition(() => control.abort !== null || control.promoteNow !== null, interval);
       if (control.abort)
@@ -444,7 +569,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       const evaluation = checks.evaluateChecks({
         model: input.model,
         candidate: input.version,
-        stable: phase === 'post-promotion' ? null : status.stable,
+        stable: options.at.phase === 'post-promotion' ? null : status.stable,
         fromMs: startedMs,
         toMs: Date.now(),
         // At 100% the stable version gets no traffic; compare with its last window that had some.
@@ -499,6 +624,12 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         : baked
           ? `bake time is over but the last round was ${verdict}; waiting for a passing round or a person`
           : null;
+      await continueIfLong(
+        options.at.phase,
+        options.at.stepIndex ?? 0,
+        { startedMs, failures, inconclusive },
+        stableWindow,
+      );
     }
   };
 
@@ -542,72 +673,95 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
   let outcome: ReleaseOutcome = 'promoted';
   let reason = '';
   try {
-    if (candidate.status !== 'registered')
-      throw new StopRelease(
-        'rejected',
-        `${input.model} v${input.version} is ${candidate.status} and cannot be released`,
-      );
-    if (status.stable === input.version)
-      throw new StopRelease('rejected', `${input.model} v${input.version} is already production`);
-    await record('starting');
-
-    if (status.stable === null) {
-      if (!plan.allowFirstRelease)
+    if (candidate) {
+      if (candidate.status !== 'registered')
         throw new StopRelease(
           'rejected',
-          `${input.model} has no production version and the plan does not allow a first release`,
+          `${input.model} v${input.version} is ${candidate.status} and cannot be released`,
         );
-      await awaitApproval(1);
-      await awaitApproval('promotion');
-      await transition('first-release', `v${input.version} to 100% (no stable version)`);
-      await setWeights('first-release', 10_000);
+      if (status.stable === input.version)
+        throw new StopRelease('rejected', `${input.model} v${input.version} is already production`);
+      await record('starting');
+    }
+
+    if (setUpEarlier('post-promotion')) {
+      // An earlier run promoted the candidate; this run goes on watching it.
+    } else if (status.stable === null) {
+      if (!setUpEarlier('first-release')) {
+        if (!plan.allowFirstRelease)
+          throw new StopRelease(
+            'rejected',
+            `${input.model} has no production version and the plan does not allow a first release`,
+          );
+        await awaitApproval(1);
+        await awaitApproval('promotion');
+        await transition('first-release', `v${input.version} to 100% (no stable version)`);
+        await setWeights('first-release', 10_000);
+      }
       // Nothing to compare with yet: hold full traffic for the last step's bake on the absolute checks.
       const absolute = plan.checks.filter((check) => check.against === 'absolute');
       const last = plan.steps.at(-1)!;
       if (absolute.length > 0)
-        await runChecks('first release', last.bake, last.checkInterval, absolute);
+        await runChecks({
+          at: { phase: 'first-release', label: 'first release' },
+          bake: last.bake,
+          interval: last.checkInterval,
+          list: absolute,
+          from: resumedIn('first-release'),
+        });
     } else {
-      await transition(
-        'loading',
-        `v${input.version} on every gateway replica, stable v${status.stable} keeps 100%`,
-      );
-      await setWeights('load', 0);
-
-      if (plan.shadow) {
-        await setWeights('shadow', 0, plan.shadow.percent);
+      if (!setUpEarlier('shadow')) {
         await transition(
-          'shadow',
-          `${plan.shadow.percent}% mirrored to v${input.version} for ${plan.shadow.duration}`,
+          'loading',
+          `v${input.version} on every gateway replica, stable v${status.stable} keeps 100%`,
         );
-        if (plan.shadow.checks.length > 0)
-          await runChecks(
+        await setWeights('load', 0);
+      }
+
+      if (plan.shadow && !finishedEarlier('shadow')) {
+        if (!setUpEarlier('shadow')) {
+          await setWeights('shadow', 0, plan.shadow.percent);
+          await transition(
             'shadow',
-            plan.shadow.duration,
-            plan.shadow.checkInterval,
-            plan.shadow.checks,
+            `${plan.shadow.percent}% mirrored to v${input.version} for ${plan.shadow.duration}`,
           );
+        }
+        if (plan.shadow.checks.length > 0)
+          await runChecks({
+            at: { phase: 'shadow', label: 'shadow' },
+            bake: plan.shadow.duration,
+            interval: plan.shadow.checkInterval,
+            list: plan.shadow.checks,
+            from: resumedIn('shadow'),
+          });
         else await sleep(plan.shadow.duration);
       }
 
       let promoteNow = false;
-      let previousStep: { fromMs: number; toMs: number } | null = null;
+      let previousStep = resume?.previousStep ?? null;
       for (const [index, step] of plan.steps.entries()) {
-        await awaitApproval(index + 1);
-        status.step = index + 1;
-        const stepStartedMs = Date.now();
-        await setWeights(`step-${index + 1}`, Math.round(step.weight * 100));
-        await transition(
-          'canary',
-          `step ${index + 1}/${plan.steps.length}: v${input.version} at ${step.weight}% for ${step.bake}`,
-        );
+        if (finishedEarlier('step', index)) continue;
+        const from = resumedIn('step', index);
+        let stepStartedMs = from?.startedMs ?? Date.now();
+        if (!setUpEarlier('step', index)) {
+          await awaitApproval(index + 1);
+          status.step = index + 1;
+          stepStartedMs = Date.now();
+          await setWeights(`step-${index + 1}`, Math.round(step.weight * 100));
+          await transition(
+            'canary',
+            `step ${index + 1}/${plan.steps.length}: v${input.version} at ${step.weight}% for ${step.bake}`,
+          );
+        }
         if (
-          (await runChecks(
-            `step ${index + 1}`,
-            step.bake,
-            step.checkInterval,
-            plan.checks,
-            step.weight === 100 ? previousStep : null,
-          )) === 'promote-now'
+          (await runChecks({
+            at: { phase: 'step', stepIndex: index, label: `step ${index + 1}` },
+            bake: step.bake,
+            interval: step.checkInterval,
+            list: plan.checks,
+            stableWindow: step.weight === 100 ? previousStep : null,
+            from,
+          })) === 'promote-now'
         ) {
           promoteNow = true;
           await transition(
@@ -622,25 +776,28 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       await setWeights('promote', 10_000);
     }
 
-    await act.promoteVersion({
-      model: input.model,
-      version: input.version,
-      releaseId,
-      actor: input.requestedBy,
-    });
-    await transition(
-      'promoted',
-      `production is v${input.version}${status.stable === null ? '' : `; rollback target v${status.stable}`}`,
-    );
+    if (!setUpEarlier('post-promotion')) {
+      await act.promoteVersion({
+        model: input.model,
+        version: input.version,
+        releaseId,
+        actor: input.requestedBy,
+      });
+      await transition(
+        'promoted',
+        `production is v${input.version}${status.stable === null ? '' : `; rollback target v${status.stable}`}`,
+      );
+    }
 
     if (plan.postPromotion && status.stable !== null) {
       try {
-        await runChecks(
-          'post-promotion',
-          plan.postPromotion.watch,
-          plan.postPromotion.checkInterval,
-          plan.postPromotion.checks,
-        );
+        await runChecks({
+          at: { phase: 'post-promotion', label: 'post-promotion' },
+          bake: plan.postPromotion.watch,
+          interval: plan.postPromotion.checkInterval,
+          list: plan.postPromotion.checks,
+          from: resumedIn('post-promotion'),
+        });
       } catch (error) {
         if (!(error instanceof StopRelease)) throw error;
         await CancellationScope.nonCancellable(async () => {
@@ -657,6 +814,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     }
     reason = `v${input.version} promoted`;
   } catch (caught) {
+    // Handing over to the next run is not an ending.
+    if (caught instanceof ContinueAsNew) throw caught;
     const error = asExpectedFailure(caught);
     outcome =
       error instanceof StopRelease

@@ -12,7 +12,12 @@ import type { ReleasePlanInput } from '../../lib/release/plan.js';
 import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from '../../lib/slack/messages.js';
 import { signSlackRequest } from '../../lib/slack/signature.js';
 import type { Gateway } from '../../serving/gateway.js';
-import type { ReleaseResult, ReleaseStatus } from '../../workflows/release.js';
+import {
+  approveUpdate,
+  type releaseWorkflow,
+  type ReleaseResult,
+  type ReleaseStatus,
+} from '../../workflows/release.js';
 import {
   apiWithUnreachableTemporal,
   identityWithToken,
@@ -281,6 +286,52 @@ describe('approvals from Slack and the CLI', () => {
     // The last update shows the outcome and no longer offers buttons.
     const last = mine('chat.update').at(-1)!;
     expect(JSON.stringify(last.body.blocks)).not.toContain(APPROVE_ACTION_ID);
+  });
+
+  it('keeps one message for a release that continues as new', async () => {
+    const release = await withTraffic();
+    // Started directly to set a history limit small enough that the canary hands over
+    // from run to run; the message must follow the release, not the run.
+    const handle = await client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
+      workflowId: `release/${release.model}/v${release.candidate}`,
+      taskQueue: worker.taskQueue,
+      args: [
+        {
+          model: release.model,
+          version: release.candidate,
+          plan: {
+            ...gatedPlan(['group:ml-leads']),
+            steps: [{ weight: 50, bake: '4s', checkInterval: '500ms' }],
+          },
+          requestedBy: 'ci-bot',
+          historyLimit: 20,
+        },
+      ],
+    });
+    await awaitStage(release.model, release.candidate, 'awaiting-approval');
+    await handle.executeUpdate(approveUpdate, {
+      args: [{ approver: 'alice', groups: ['ml-leads'], channel: 'cli' }],
+    });
+    const outcome = await handle.result();
+
+    expect(outcome.outcome, outcome.reason).toBe('promoted');
+    expect(outcome.status.runs).toBeGreaterThanOrEqual(2);
+    const mine = (method: string) =>
+      recorder
+        .apiCalls(method)
+        .filter((call) =>
+          JSON.stringify(call.body).includes(`${release.model} v${release.candidate}`),
+        );
+    await recorder.waitFor(() => mine('chat.postMessage').length === 2);
+    const [request, threaded] = mine('chat.postMessage');
+    expect(threaded!.body.thread_ts).toBeDefined();
+    expect(mine('chat.update').every((call) => call.body.ts === threaded!.body.thread_ts)).toBe(
+      true,
+    );
+    expect(request!.body.thread_ts).toBeUndefined();
+    // Still two a moment later: no run posted a message of its own.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(mine('chat.postMessage')).toHaveLength(2);
   });
 
   it('tells an unknown Slack user, a user not allowed, and an unknown or finished release what happened, approving nothing', async () => {

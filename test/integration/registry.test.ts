@@ -498,7 +498,12 @@ describe.each(['postgres', 'pglite'] as const)('the registry on %s', (kind) => {
 
     it('answers 400 naming the field when a body is incomplete or malformed', async () => {
       const put = (payload: Record<string, unknown>) =>
-        inject({ method: 'PUT', url: `/v1/models/${model}/aliases/production`, payload, as: 'bob' });
+        inject({
+          method: 'PUT',
+          url: `/v1/models/${model}/aliases/production`,
+          payload,
+          as: 'bob',
+        });
 
       const noReason = await put({ version: 1 });
       const booleanVersion = await put({ version: true, reason: 'oops' });
