@@ -17,7 +17,7 @@ import {
 import { pickVersion, stickyDraw, versionsOf, type Route } from '../lib/serving/route.js';
 import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
 import { RuntimeCache } from './runtime-cache.js';
-import { ShadowQueue } from './shadow-queue.js';
+import { ShadowPool } from './shadow-pool.js';
 
 export interface GatewayOptions {
   db: Db;
@@ -27,7 +27,7 @@ export interface GatewayOptions {
   /** How often the replica looks for a new route generation; it applies one within this. */
   pollIntervalMs?: number;
   flushIntervalMs?: number;
-  shadowConcurrency?: number;
+  /** Shadow copies that may wait for the shadow worker at a time; more are dropped (1000). */
   shadowQueueLimit?: number;
   /** Closed metric windows kept while the database is unreachable; older ones are dropped and counted. */
   maxBufferedWindows?: number;
@@ -94,7 +94,7 @@ export class Gateway {
   private readonly faults = new Map<string, Fault>();
   private readonly runtimes: RuntimeCache;
   private readonly windows: MetricWindows;
-  private readonly shadow: ShadowQueue;
+  private readonly shadow: ShadowPool;
   private readonly recent = new Map<string, Prediction>();
   // The same objects as in `recent`, so feedback given before a flush is flushed with them.
   private unsavedPredictions: Array<Prediction & { id: string }> = [];
@@ -111,7 +111,10 @@ export class Gateway {
     this.replicaId = options.replicaId ?? `gw-${randomUUID().slice(0, 8)}`;
     this.runtimes = new RuntimeCache(options.db, options.store);
     this.windows = new MetricWindows(options.maxBufferedWindows ?? 10_000);
-    this.shadow = new ShadowQueue(options.shadowConcurrency ?? 2, options.shadowQueueLimit ?? 1000);
+    this.shadow = new ShadowPool(
+      options.logger.child({ component: 'shadow' }),
+      options.shadowQueueLimit ?? 1000,
+    );
     this.requestsTotal = new Counter({
       name: 'mlops_gateway_requests_total',
       help: 'Predictions by model, version and outcome',
@@ -140,7 +143,7 @@ export class Gateway {
     const shadow = this.shadow;
     new Gauge({
       name: 'mlops_gateway_shadow_dropped',
-      help: 'Shadow copies dropped because the shadow queue was full',
+      help: 'Shadow copies dropped: the shadow queue was full or its worker stopped',
       registers: [this.metrics],
       collect() {
         this.set(shadow.dropped);
@@ -162,6 +165,7 @@ export class Gateway {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     await this.app.close();
+    await this.shadow.stop();
     await this.flushing;
     await this.flush(Date.now() + 1000);
   }
@@ -323,13 +327,12 @@ export class Gateway {
     if (shadow && shadow.version !== version && Math.random() * 100 < shadow.percent) {
       const shadowRuntime = this.runtimes.get(model, shadow.version);
       if (shadowRuntime) {
-        this.shadow.offer(() => {
-          const shadowAnswer = shadowRuntime.predict(features);
+        this.shadow.offer(shadowRuntime, features, (shadowLabel) =>
           this.windows.record(model, shadow.version, Date.now(), (counts) => {
-            if (shadowAnswer.label === label) counts.shadowAgree += 1;
+            if (shadowLabel === label) counts.shadowAgree += 1;
             else counts.shadowDisagree += 1;
-          });
-        });
+          }),
+        );
       }
     }
     return { predictionId: id, version, label, spamProbability };

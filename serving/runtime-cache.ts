@@ -1,11 +1,7 @@
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { Db } from '../lib/db/db.js';
 import type { EmailFeatures } from '../lib/corpus/email-row.js';
-import {
-  decodeModel,
-  predictSpamProbability,
-  type LinearModel,
-} from '../lib/model/logistic-regression.js';
+import { classify, decodeModel, type LinearModel } from '../lib/model/logistic-regression.js';
 import type { VersionState } from '../lib/serving/route-store.js';
 
 /** A loaded, verified model version, ready to answer. */
@@ -14,6 +10,8 @@ export interface Runtime {
   version: number;
   artifactDigest: string;
   threshold: number;
+  /** The decoded model, verified: what a shadow worker thread is given to answer with. */
+  linear: LinearModel;
   predict(features: EmailFeatures): { label: 'spam' | 'ham'; spamProbability: number };
 }
 
@@ -88,13 +86,8 @@ export class RuntimeCache {
       version,
       artifactDigest: row.artifact_digest,
       threshold: linear.params.threshold,
-      predict(features) {
-        const spamProbability = predictSpamProbability(linear, features);
-        return {
-          label: spamProbability >= linear.params.threshold ? 'spam' : 'ham',
-          spamProbability,
-        };
-      },
+      linear,
+      predict: (features) => classify(linear, features),
     };
   }
 }

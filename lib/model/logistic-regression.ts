@@ -120,6 +120,15 @@ export function predictSpamProbability(model: LinearModel, email: EmailFeatures)
   return sigmoid(score(featurize(email, model.params.hashBits), model.weights, model.bias));
 }
 
+/** The model's answer for `email`: its spam probability and the label its threshold gives. */
+export function classify(
+  model: LinearModel,
+  email: EmailFeatures,
+): { label: 'spam' | 'ham'; spamProbability: number } {
+  const spamProbability = predictSpamProbability(model, email);
+  return { label: spamProbability >= model.params.threshold ? 'spam' : 'ham', spamProbability };
+}
+
 /**
  * Bytes of a model: `MLOPSLR1`, a 4-byte header length, the header as JSON with a fixed
  * key order, then the weights as little-endian float32. Same model, same bytes.

@@ -1,0 +1,107 @@
+import { Worker } from 'node:worker_threads';
+import type { EmailFeatures } from '../lib/corpus/email-row.js';
+import type { Logger } from '../lib/logger.js';
+import type { LinearModel } from '../lib/model/logistic-regression.js';
+import type { Runtime } from './runtime-cache.js';
+
+/** What the gateway sends its shadow worker: a model once, then copies to answer. */
+export type ShadowMessage =
+  | { type: 'load'; digest: string; linear: LinearModel }
+  | { type: 'predict'; id: number; digest: string; features: EmailFeatures };
+
+export type ShadowAnswer = { id: number; label: 'spam' | 'ham' } | { id: number; error: string };
+
+/**
+ * Answers shadow copies on a worker thread, so a shadow version's work never runs on the
+ * event loop that answers primary requests. At most `limit` copies wait at a time; a copy
+ * that does not fit is dropped and counted, never waited for. A worker that dies is
+ * replaced at the next copy; the copies it held count as dropped.
+ */
+export class ShadowPool {
+  private worker: Worker | null = null;
+  /** Digests the current worker has been given. */
+  private readonly given = new Set<string>();
+  private readonly waiting = new Map<number, (label: 'spam' | 'ham') => void>();
+  private nextId = 0;
+  dropped = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly limit = 1000,
+  ) {}
+
+  /** Sends a copy of `features` to `runtime` off the request path; false when dropped. */
+  offer(
+    runtime: Runtime,
+    features: EmailFeatures,
+    onLabel: (label: 'spam' | 'ham') => void,
+  ): boolean {
+    if (this.waiting.size >= this.limit) {
+      this.dropped += 1;
+      return false;
+    }
+    const worker = this.currentWorker();
+    if (!this.given.has(runtime.artifactDigest)) {
+      this.post(worker, { type: 'load', digest: runtime.artifactDigest, linear: runtime.linear });
+      this.given.add(runtime.artifactDigest);
+    }
+    this.nextId += 1;
+    this.waiting.set(this.nextId, onLabel);
+    this.post(worker, {
+      type: 'predict',
+      id: this.nextId,
+      digest: runtime.artifactDigest,
+      features,
+    });
+    return true;
+  }
+
+  /** Copies sent and not answered yet. */
+  get depth(): number {
+    return this.waiting.size;
+  }
+
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
+    this.waiting.clear();
+  }
+
+  private post(worker: Worker, message: ShadowMessage): void {
+    worker.postMessage(message);
+  }
+
+  private currentWorker(): Worker {
+    if (this.worker) return this.worker;
+    // Started without the parent's loader flags: the entry registers its own.
+    const worker = new Worker(new URL('./shadow-worker.mjs', import.meta.url), { execArgv: [] });
+    // Shadow work never keeps a process alive.
+    worker.unref();
+    worker.on('message', (answer: ShadowAnswer) => {
+      const onLabel = this.waiting.get(answer.id);
+      this.waiting.delete(answer.id);
+      if ('label' in answer) onLabel?.(answer.label);
+      else {
+        this.dropped += 1;
+        this.logger.warn({ error: answer.error }, 'shadow copy not answered');
+      }
+    });
+    const lost = (reason: string): void => {
+      if (this.worker !== worker) return;
+      this.logger.warn(
+        { reason, lost: this.waiting.size },
+        'shadow worker stopped; copies dropped',
+      );
+      this.dropped += this.waiting.size;
+      this.waiting.clear();
+      this.given.clear();
+      this.worker = null;
+    };
+    worker.on('error', (error) => lost(error.message));
+    worker.on('exit', (code) => lost(`exit code ${code}`));
+    this.worker = worker;
+    this.given.clear();
+    return worker;
+  }
+}

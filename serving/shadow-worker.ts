@@ -1,0 +1,21 @@
+// The shadow worker thread: answers shadow copies with the models the gateway gives it, off
+// the gateway's event loop. It holds no state but those models.
+import { parentPort } from 'node:worker_threads';
+import { classify, type LinearModel } from '../lib/model/logistic-regression.js';
+import type { ShadowAnswer, ShadowMessage } from './shadow-pool.js';
+
+const port = parentPort;
+if (!port) throw new Error('shadow-worker runs as a worker thread of the gateway');
+
+const models = new Map<string, LinearModel>();
+port.on('message', (message: ShadowMessage) => {
+  if (message.type === 'load') {
+    models.set(message.digest, message.linear);
+    return;
+  }
+  const model = models.get(message.digest);
+  const answer: ShadowAnswer = model
+    ? { id: message.id, label: classify(model, message.features).label }
+    : { id: message.id, error: `model ${message.digest} was not given to this worker` };
+  port.postMessage(answer);
+});
