@@ -14,7 +14,13 @@ import {
   LATENCY_BUCKETS_SECONDS,
   MetricWindows,
 } from '../lib/serving/metric-windows.js';
-import { pickVersion, stickyDraw, versionsOf, type Route } from '../lib/serving/route.js';
+import {
+  isWithdrawn,
+  pickVersion,
+  stickyDraw,
+  versionsOf,
+  type Route,
+} from '../lib/serving/route.js';
 import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
 import { RuntimeCache } from './runtime-cache.js';
 import { ShadowPool } from './shadow-pool.js';
@@ -411,7 +417,9 @@ export class Gateway {
           return reply.status(503).send({
             error: {
               type: 'Unavailable',
-              message: `no version of ${model} in route generation ${route.generation} is ready`,
+              message: isWithdrawn(route)
+                ? `${model} is withdrawn: route generation ${route.generation} gives no version traffic (its first release rolled back)`
+                : `no version of ${model} in route generation ${route.generation} is ready`,
             },
           });
         answers.push(answer);

@@ -515,9 +515,10 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     candidateBp: number,
     shadowPercent = 0,
   ): Promise<void> => {
+    // With no stable version the candidate has all the traffic, or none (withdrawn).
     const weights: Record<string, number> =
       status.stable === null
-        ? { [input.version]: 10_000 }
+        ? { [input.version]: candidateBp }
         : { [status.stable]: 10_000 - candidateBp, [input.version]: candidateBp };
     routeChanges += 1;
     const { generation } = await routing.setRouteWeights({
@@ -826,13 +827,24 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     reason = error instanceof Error ? error.message : String(error);
     if (outcome !== 'reverted') {
       await CancellationScope.nonCancellable(async () => {
-        if (status.stable !== null) await setWeights('rollback', 0);
-        await transition(
-          'rolled-back',
-          status.stable === null
-            ? `no stable version to restore; v${input.version} keeps the traffic it has: ${reason}`
-            : `stable v${status.stable} at 100%: ${reason}`,
-        );
+        if (status.stable !== null) {
+          await setWeights('rollback', 0);
+          await transition('rolled-back', `stable v${status.stable} at 100%: ${reason}`);
+        } else if (routeChanges > 0 && patched('first-release-rollback-withdraws')) {
+          // Before a first release the model served nothing; rolling back restores that.
+          await setWeights('withdraw', 0);
+          await transition(
+            'rolled-back',
+            `no stable version to restore: v${input.version} withdrawn, ${input.model} serves nothing until a release succeeds: ${reason}`,
+          );
+        } else {
+          await transition(
+            'rolled-back',
+            routeChanges > 0
+              ? `no stable version to restore; v${input.version} keeps the traffic it has: ${reason}`
+              : `no traffic was moved: ${reason}`,
+          );
+        }
       });
     }
     if (!(error instanceof StopRelease)) {

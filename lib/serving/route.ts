@@ -6,7 +6,8 @@ export const TOTAL_BASIS_POINTS = 10_000;
 /**
  * A model's desired route: how live traffic splits across versions (basis points that
  * sum to 10,000), which version gets a mirrored copy of some requests, and which versions
- * replicas keep loaded. Written with a generation that only grows.
+ * replicas keep loaded. Written with a generation that only grows. Every weight at 0 is a
+ * withdrawn route: the model serves nothing (a first release that rolled back).
  */
 export const RouteSchema = z
   .object({
@@ -19,8 +20,9 @@ export const RouteSchema = z
       )
       .refine((weights) => Object.keys(weights).length > 0, 'must name at least one version')
       .refine(
-        (weights) => Object.values(weights).reduce((sum, bp) => sum + bp, 0) === TOTAL_BASIS_POINTS,
-        `basis points must sum to ${TOTAL_BASIS_POINTS}`,
+        (weights) =>
+          [TOTAL_BASIS_POINTS, 0].includes(Object.values(weights).reduce((sum, bp) => sum + bp, 0)),
+        `basis points must sum to ${TOTAL_BASIS_POINTS} (or all be 0 to withdraw the model)`,
       ),
     shadow: z
       .object({ version: z.number().int().positive(), percent: z.number().min(0).max(100) })
@@ -32,6 +34,11 @@ export const RouteSchema = z
   })
   .strict();
 export type Route = z.infer<typeof RouteSchema>;
+
+/** True when the route gives no version any traffic: the model is withdrawn. */
+export function isWithdrawn(route: Route): boolean {
+  return Object.values(route.weights).every((bp) => bp === 0);
+}
 
 /** Every version a replica must load for this route: weighted, shadow and warm ones. */
 export function versionsOf(route: Route): number[] {

@@ -7,7 +7,13 @@ import { versionStats } from '../../lib/serving/metric-store.js';
 import { readRoute } from '../../lib/serving/route-store.js';
 import { Gateway } from '../../serving/gateway.js';
 import type { releaseWorkflow, ReleaseResult } from '../../workflows/release.js';
-import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
+import {
+  freshDatabase,
+  startTestWorker,
+  temporalClient,
+  uniqueName,
+  type TestWorker,
+} from '../helpers/env.js';
 import { registerTrainedVersion } from '../helpers/models.js';
 import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
 
@@ -86,6 +92,50 @@ describe('releaseWorkflow', () => {
     expect(
       (await versionStats(db, model, candidate, 0, Date.now() + 1000)).requests,
     ).toBeGreaterThan(0);
+  });
+
+  it('takes a first release to full traffic, and withdraws a failing one so the model serves nothing', async () => {
+    const release = async (faulty: boolean) => {
+      const model = uniqueName('first');
+      const { version } = await registerTrainedVersion(db, worker.store, model, { seed: 1 });
+      if (faulty)
+        await db.query(
+          'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 1, $3)',
+          [model, version, 'test'],
+        );
+      const stop = traffic(model);
+      const result = await (await start(model, version, quickPlan())).result();
+      await stop();
+      return { model, version, result };
+    };
+
+    const good = await release(false);
+    expect(good.result.outcome, good.result.reason).toBe('promoted');
+    expect((await readRoute(db, good.model))?.weights).toEqual({ [good.version]: 10_000 });
+    expect((await findAliasedVersion(db, good.model, 'production'))?.version).toBe(good.version);
+
+    const bad = await release(true);
+    expect(bad.result.outcome).toBe('rolled-back');
+    expect(bad.result.reason).toMatch(/first release: checks failed 2 times in a row: error_rate/);
+    // Before its first release the model served nothing; rolling back restores exactly that.
+    const withdrawn = await readRoute(db, bad.model);
+    expect(withdrawn?.weights).toEqual({ [bad.version]: 0 });
+    expect(await findAliasedVersion(db, bad.model, 'production')).toBeNull();
+    expect(
+      bad.result.status.timeline.find((event) => event.event === 'rolled-back')?.details,
+    ).toMatch(
+      new RegExp(`v${bad.version} withdrawn, ${bad.model} serves nothing until a release succeeds`),
+    );
+    await expect.poll(() => gateway.servedGeneration(bad.model)).toBe(withdrawn!.generation);
+    const answer = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${bad.model}/predict`,
+      payload: { input: { subject: 'hi', from: 'a@example.com', body: 'hello' } },
+    });
+    expect(answer.statusCode).toBe(503);
+    expect(answer.json().error.message).toMatch(
+      `is withdrawn: route generation ${withdrawn!.generation} gives no version traffic`,
+    );
   });
 
   it('rolls back to 100% stable when injected errors make the checks fail', async () => {
