@@ -15,7 +15,8 @@ export type ShadowAnswer = { id: number; label: 'spam' | 'ham' } | { id: number;
  * Answers shadow copies on a worker thread, so a shadow version's work never runs on the
  * event loop that answers primary requests. At most `limit` copies wait at a time; a copy
  * that does not fit is dropped and counted, never waited for. A worker that dies is
- * replaced at the next copy; the copies it held count as dropped.
+ * replaced at the first copy `retryAfterMs` later; the copies it held, and those offered
+ * meanwhile, count as dropped.
  */
 export class ShadowPool {
   private worker: Worker | null = null;
@@ -23,11 +24,14 @@ export class ShadowPool {
   private readonly given = new Set<string>();
   private readonly waiting = new Map<number, (label: 'spam' | 'ham') => void>();
   private nextId = 0;
+  /** No new worker before this instant (ms): one that fails at start must not spin. */
+  private retryAt = 0;
   dropped = 0;
 
   constructor(
     private readonly logger: Logger,
     private readonly limit = 1000,
+    private readonly retryAfterMs = 5_000,
   ) {}
 
   /** Sends a copy of `features` to `runtime` off the request path; false when dropped. */
@@ -36,11 +40,11 @@ export class ShadowPool {
     features: EmailFeatures,
     onLabel: (label: 'spam' | 'ham') => void,
   ): boolean {
-    if (this.waiting.size >= this.limit) {
+    const worker = this.waiting.size < this.limit ? this.currentWorker() : null;
+    if (!worker) {
       this.dropped += 1;
       return false;
     }
-    const worker = this.currentWorker();
     if (!this.given.has(runtime.artifactDigest)) {
       this.post(worker, { type: 'load', digest: runtime.artifactDigest, linear: runtime.linear });
       this.given.add(runtime.artifactDigest);
@@ -72,8 +76,9 @@ export class ShadowPool {
     worker.postMessage(message);
   }
 
-  private currentWorker(): Worker {
+  private currentWorker(): Worker | null {
     if (this.worker) return this.worker;
+    if (Date.now() < this.retryAt) return null;
     // Started without the parent's loader flags: the entry registers its own.
     const worker = new Worker(new URL('./shadow-worker.mjs', import.meta.url), { execArgv: [] });
     // Shadow work never keeps a process alive.
@@ -97,6 +102,7 @@ export class ShadowPool {
       this.waiting.clear();
       this.given.clear();
       this.worker = null;
+      this.retryAt = Date.now() + this.retryAfterMs;
     };
     worker.on('error', (error) => lost(error.message));
     worker.on('exit', (code) => lost(`exit code ${code}`));
