@@ -160,7 +160,9 @@ export function releaseActivities(deps: ActivityDeps) {
           replicas.length === 0
             ? 'no live gateway replica'
             : `replicas behind: ${behind.map((replica) => `${replica.replicaId}@${replica.generation}`).join(', ')}`;
-        await sleep(200);
+        // Two indexed reads a round: reading often is what lets a release move (or roll
+        // back) within a gateway poll of the replicas applying the route.
+        await sleep(50);
       }
       throw ApplicationFailure.create({
         message: `route ${input.model} generation ${input.generation} not applied within ${input.timeoutMs} ms: ${lastProblem}`,
