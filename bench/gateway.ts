@@ -5,8 +5,8 @@
 // separate process so that it does not share it. Each comparison runs BENCH_ROUNDS times,
 // alternating sides; the medians of the per-round figures are printed. Throughput is
 // autocannon at full speed; latency at BENCH_RATE req/s (500, the goal's rate) is an
-// open-loop, evenly paced load
-// (bench/paced-load.ts), timed to the microsecond. BENCH_VERBOSE=1 prints every paced run.
+// open-loop, evenly paced load (bench/paced-load.ts), timed to the microsecond.
+// BENCH_VERBOSE=1 prints every paced run.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
