@@ -120,6 +120,15 @@ export function releaseActivities(deps: ActivityDeps) {
       while (Date.now() < deadline) {
         Context.current().heartbeat(lastProblem);
         const stored = await readRoute(deps.db, input.model).catch(() => null);
+        // Only the owning release writes the route, one change at a time: a newer generation
+        // than the one it just wrote means its write did not land as asked.
+        if (stored && stored.generation > input.generation) {
+          throw ApplicationFailure.create({
+            message: `route ${input.model} is at generation ${stored.generation} (${JSON.stringify(stored.weights)}), past generation ${input.generation} that this change should have written (${JSON.stringify(input.weights)})`,
+            type: 'RouteMismatch',
+            nonRetryable: true,
+          });
+        }
         if (
           stored &&
           stored.generation === input.generation &&

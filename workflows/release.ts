@@ -176,6 +176,13 @@ class StopRelease extends Error {
 export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResult> {
   const { workflowId: releaseId, firstExecutionRunId } = workflowInfo();
   const plan = validatePlan(input.plan);
+  // A version released again reuses its workflow id, so the keys that make this release's
+  // writes idempotent (route changes, audit rows, its row in `releases`) name the execution:
+  // with the workflow id alone, a second release found the first one's route changes done.
+  // Runs it continues as keep the first run's id. Releases from before replay as they ran.
+  const executionKey = patched('keys-per-release-execution')
+    ? `${releaseId}#${firstExecutionRunId}`
+    : releaseId;
   const resume = input.resume ?? null;
   const status: ReleaseStatus = resume?.status ?? {
     model: input.model,
@@ -248,7 +255,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
             error: message,
           });
           await act.auditTransition({
-            key: `${releaseId}/notice-failed/${noticeFailures}`,
+            key: `${executionKey}/notice-failed/${noticeFailures}`,
             action: 'release.notice-failed',
             model: input.model,
             version: input.version,
@@ -270,7 +277,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     log.info('release transition', { model: input.model, version: input.version, stage, details });
     transitions += 1;
     await act.auditTransition({
-      key: `${releaseId}/${transitions}`,
+      key: `${executionKey}/${transitions}`,
       action: `release.${stage}`,
       model: input.model,
       version: input.version,
@@ -441,7 +448,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
 
   const record = (stage: string) =>
     act.recordRelease({
-      releaseId,
+      releaseId: executionKey,
       model: input.model,
       version: input.version,
       stableVersion: status.stable,
@@ -524,7 +531,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     const { generation } = await routing.setRouteWeights({
       model: input.model,
       releaseId,
-      key: `${releaseId}/${routeChanges}/${purpose}`,
+      key: `${executionKey}/${routeChanges}/${purpose}`,
       weights,
       shadow: shadowPercent > 0 ? { version: input.version, percent: shadowPercent } : null,
       warm: [input.version],

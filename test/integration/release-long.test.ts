@@ -11,6 +11,7 @@ import {
   type releaseWorkflow,
 } from '../../workflows/release.js';
 import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
+import { recordHistory } from '../helpers/histories.js';
 import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
 
 // Releases whose loops run long continue as new; these tests make "long" a few rounds by
@@ -142,6 +143,9 @@ describe('long releases continue as new', () => {
       runs.slice(0, -1).map(() => 'CONTINUED_AS_NEW'),
     );
     expect(runs.at(-1)!.status).toBe('COMPLETED');
+    // The first run (which hands over) and the last (which resumes) replay in CI.
+    recordHistory(handle.workflowId, 'release-continued-as-new-first-run', runs[0]!.runId);
+    recordHistory(handle.workflowId, 'release-continued-as-new-last-run', runs.at(-1)!.runId);
     // The release's events are spread over runs, none much past the limit: a run hands
     // over at the first loop point after it, and the first run also holds the setup.
     const events = runs.map((run) => run.events);

@@ -14,6 +14,7 @@ import {
   uniqueName,
   type TestWorker,
 } from '../helpers/env.js';
+import { recordHistory } from '../helpers/histories.js';
 import { registerTrainedVersion } from '../helpers/models.js';
 import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
 
@@ -118,6 +119,7 @@ describe('releaseWorkflow', () => {
     expect(bad.result.outcome).toBe('rolled-back');
     expect(bad.result.reason).toMatch(/first release: checks failed 2 times in a row: error_rate/);
     // Before its first release the model served nothing; rolling back restores exactly that.
+    recordHistory(`release/${bad.model}/v${bad.version}`, 'release-first-withdrawn');
     const withdrawn = await readRoute(db, bad.model);
     expect(withdrawn?.weights).toEqual({ [bad.version]: 0 });
     expect(await findAliasedVersion(db, bad.model, 'production')).toBeNull();
@@ -136,6 +138,37 @@ describe('releaseWorkflow', () => {
     expect(answer.json().error.message).toMatch(
       `is withdrawn: route generation ${withdrawn!.generation} gives no version traffic`,
     );
+
+    // Fixed, the same version is released again under the same workflow id: this release
+    // makes its own route changes and audit rows, and the model serves again.
+    await db.query('DELETE FROM fault_injections WHERE model = $1', [bad.model]);
+    const stop = traffic(bad.model);
+    const again = await (await start(bad.model, bad.version, quickPlan())).result();
+    await stop();
+    expect(again.outcome, again.reason).toBe('promoted');
+    expect(await readRoute(db, bad.model)).toMatchObject({
+      generation: withdrawn!.generation + 1,
+      weights: { [bad.version]: 10_000 },
+    });
+    const { rows: changes } = await db.query<{ key: string }>(
+      'SELECT key FROM route_changes WHERE model = $1 ORDER BY generation',
+      [bad.model],
+    );
+    expect(changes.map((row) => row.key.split('/').at(-1))).toEqual([
+      'first-release',
+      'withdraw',
+      'first-release',
+    ]);
+    const { rows: done } = await db.query<{ action: string }>(
+      `SELECT action FROM audit_log WHERE model = $1 AND action = 'release.done'`,
+      [bad.model],
+    );
+    expect(done).toHaveLength(2);
+    const { rows: listed } = await db.query<{ outcome: string }>(
+      'SELECT outcome FROM releases WHERE model = $1 ORDER BY started_at',
+      [bad.model],
+    );
+    expect(listed.map((row) => row.outcome)).toEqual(['rolled-back', 'promoted']);
   });
 
   it('rolls back to 100% stable when injected errors make the checks fail', async () => {
