@@ -132,4 +132,56 @@ export function addAccessCommands(program: Command, api: () => ApiClient): void 
           }),
         ),
     );
+
+  const faults = program
+    .command('faults')
+    .description(
+      'rollback drills: injected errors and latency for one version on every replica (admin)',
+    );
+  faults
+    .command('set')
+    .argument('<model>')
+    .argument('<version>')
+    .option('--error-rate <0..1>', 'share of its answers that fail', '0')
+    .option('--latency-ms <ms>', 'added to each of its answers', '0')
+    .requiredOption('--reason <text>', 'why: it goes to the audit log')
+    .action(
+      async (
+        model: string,
+        version: string,
+        options: { errorRate: string; latencyMs: string; reason: string },
+      ) =>
+        print(
+          await api().request(
+            'PUT',
+            `/v1/admin/faults/${encodeURIComponent(model)}/${encodeURIComponent(version)}`,
+            {
+              errorRate: parseNumber('--error-rate', options.errorRate),
+              latencyMs: parseNumber('--latency-ms', options.latencyMs),
+              reason: options.reason,
+            },
+          ),
+        ),
+    );
+  faults
+    .command('clear')
+    .argument('<model>')
+    .argument('<version>')
+    .requiredOption('--reason <text>', 'why: it goes to the audit log')
+    .action(async (model: string, version: string, options: { reason: string }) =>
+      print(
+        await api().request(
+          'PUT',
+          `/v1/admin/faults/${encodeURIComponent(model)}/${encodeURIComponent(version)}`,
+          { errorRate: 0, latencyMs: 0, reason: options.reason },
+        ),
+      ),
+    );
+}
+
+function parseNumber(flag: string, text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw new InvalidInputError(`${flag}: must be a number (got ${JSON.stringify(text)})`);
+  return value;
 }

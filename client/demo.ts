@@ -8,7 +8,7 @@ import type { EmailRow } from '../lib/corpus/email-row.js';
 import { createLogger } from '../lib/logger.js';
 import type { DatasetSummary } from '../lib/registry/catalog.js';
 import type { ModelVersionRecord } from '../lib/registry/types.js';
-import { releaseWorkflowId, temporalUiLink } from '../lib/temporal/conventions.js';
+import { temporalUiLink } from '../lib/temporal/conventions.js';
 import type { releaseWorkflow, ReleaseResult, ReleaseStatus } from '../workflows/release.js';
 import { startStack } from '../workers/stack.js';
 import { ApiClient } from './api-client.js';
@@ -16,7 +16,8 @@ import { printAudit, printRecord } from './output.js';
 import type { AuditRow } from '../lib/registry/audit.js';
 import { printStatus, readReleasePlan } from './release.js';
 import { heldOutEmails, replayTraffic, type ReplaySummary } from './replay.js';
-import { newRunId, readTrainingSpec, startTraining, waitWithProgress } from './train.js';
+import type { trainingPipelineWorkflow } from '../workflows/training-pipeline.js';
+import { newRunId, readTrainingSpec, waitWithProgress } from './train.js';
 
 const SPECS = fileURLToPath(new URL('../specs/', import.meta.url));
 const MODEL = 'spam-filter';
@@ -24,7 +25,10 @@ const MODEL = 'spam-filter';
 interface DemoContext {
   config: Config;
   client: Client;
+  /** The bootstrap admin: sets up identities, access and fault drills. */
   api: ApiClient;
+  /** `demo`, a CI-like identity that may train and release, as CI would through the API. */
+  starter: ApiClient;
   uiUrl: string;
   gatewayUrl: string;
   /** Loaded once up front: parsing the corpus blocks this process, which also hosts the worker. */
@@ -57,6 +61,7 @@ async function demo(): Promise<number> {
     config,
     client: stack.client!,
     api: new ApiClient(stack.apiUrl!, adminToken),
+    starter: new ApiClient(stack.apiUrl!, adminToken),
     uiUrl: stack.uiUrl,
     gatewayUrl: stack.gatewayUrl!,
     emails: await heldOutEmails(),
@@ -69,6 +74,7 @@ async function demo(): Promise<number> {
   };
 
   try {
+    context.starter = await setUpStarter(context);
     const v1 = await train(context, 'spam-filter-v1.yaml');
     const first = await release(context, v1, 'release-first.yaml', {});
 
@@ -131,13 +137,12 @@ async function demo(): Promise<number> {
 /** Trains one spec, prints its registry record, and returns the version number. */
 async function train(context: DemoContext, file: string): Promise<number> {
   const { raw, spec } = readTrainingSpec(path.join(SPECS, file));
-  const { handle } = await startTraining(context.client, {
-    raw,
-    spec,
+  // Started through the API as `demo` (scope train), the way CI starts runs.
+  const { workflowId } = await context.starter.request<{ workflowId: string }>('POST', '/v1/runs', {
+    spec: raw,
     runId: newRunId(),
-    requestedBy: 'demo',
-    taskQueue: context.config.MLOPS_TASK_QUEUE,
   });
+  const handle = context.client.workflow.getHandle<typeof trainingPipelineWorkflow>(workflowId);
   const { runId: executionId } = await handle.describe();
   const uiUrl = temporalUiLink(
     context.uiUrl,
@@ -179,12 +184,13 @@ async function release(
   options: { approver?: ApiClient },
 ): Promise<ReleaseResult> {
   const plan = readReleasePlan(path.join(SPECS, planFile));
-  const workflowId = releaseWorkflowId(MODEL, version);
-  const handle = await context.client.workflow.start<typeof releaseWorkflow>('releaseWorkflow', {
-    workflowId,
-    taskQueue: context.config.MLOPS_TASK_QUEUE,
-    args: [{ model: MODEL, version, plan, requestedBy: 'demo' }],
-  });
+  // Started through the API as `demo` (scope release): audited as release.start.
+  const { workflowId } = await context.starter.request<{ workflowId: string }>(
+    'POST',
+    '/v1/releases',
+    { model: MODEL, version, plan },
+  );
+  const handle = context.client.workflow.getHandle<typeof releaseWorkflow>(workflowId);
   const { runId: executionId } = await handle.describe();
   const uiUrl = temporalUiLink(
     context.uiUrl,
@@ -230,6 +236,17 @@ async function release(
     traffic: replayed,
   });
   return result;
+}
+
+/** `demo`: trains and releases through the API with its own token, as CI would. */
+async function setUpStarter(context: DemoContext): Promise<ApiClient> {
+  await context.api.request('PUT', '/v1/identities/demo', { displayName: 'npm run demo (as CI)' });
+  const { token } = await context.api.request<{ token: string }>('POST', '/v1/tokens', {
+    identity: 'demo',
+    scopes: ['read', 'train', 'release'],
+    description: 'npm run demo',
+  });
+  return new ApiClient(context.api.baseUrl, token);
 }
 
 /**

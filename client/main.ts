@@ -39,9 +39,12 @@ export function buildProgram(): Command {
     .description(
       'run a Temporal dev server, the worker, the API and an embedded database in one process',
     )
-    .option('--ui-port <port>', 'Temporal Web UI port', '8233')
-    .action(async (options: { uiPort: string }) => {
-      if (!/^\d+$/.test(options.uiPort) || Number(options.uiPort) > 65535) {
+    .option('--ui-port <port>', 'Temporal Web UI port (default: the port of TEMPORAL_UI_URL, 8233)')
+    .action(async (options: { uiPort?: string }) => {
+      if (
+        options.uiPort !== undefined &&
+        (!/^\d+$/.test(options.uiPort) || Number(options.uiPort) > 65535)
+      ) {
         throw new InvalidInputError(
           `--ui-port: must be a port number from 0 (no UI) to 65535 (got ${JSON.stringify(options.uiPort)})`,
         );
@@ -51,7 +54,7 @@ export function buildProgram(): Command {
         worker: true,
         api: true,
         gateway: true,
-        uiPort: Number(options.uiPort),
+        uiPort: options.uiPort === undefined ? undefined : Number(options.uiPort),
       });
     });
 

@@ -332,13 +332,23 @@ export class Gateway {
     const shadow = route.shadow;
     if (shadow && shadow.version !== version && Math.random() * 100 < shadow.percent) {
       const shadowRuntime = this.runtimes.get(model, shadow.version);
-      if (shadowRuntime) {
-        this.shadow.offer(shadowRuntime, features, (shadowLabel) =>
-          this.windows.record(model, shadow.version, Date.now(), (counts) => {
-            if (shadowLabel === label) counts.shadowAgree += 1;
-            else counts.shadowDisagree += 1;
-          }),
-        );
+      const shadowFault = this.faults.get(`${model}/${shadow.version}`);
+      const compare = (agreed: boolean): void =>
+        this.windows.record(model, shadow.version, Date.now(), (counts) => {
+          if (agreed) counts.shadowAgree += 1;
+          else counts.shadowDisagree += 1;
+        });
+      if (!shadowRuntime) {
+        // Not loaded or not verified: it gets no copies.
+      } else if (
+        shadowFault &&
+        shadowFault.errorRate > 0 &&
+        Math.random() < shadowFault.errorRate
+      ) {
+        // A fault drill reaches shadow copies too: a copy that fails gave no answer to agree with.
+        compare(false);
+      } else {
+        this.shadow.offer(shadowRuntime, features, (shadowLabel) => compare(shadowLabel === label));
       }
     }
     return { predictionId: id, version, label, spamProbability };

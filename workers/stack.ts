@@ -83,7 +83,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       devServer = await startTemporalDevServer({
         dbFile: path.join(dir, 'dev.db'),
         port: host === '127.0.0.1' || host === 'localhost' ? Number(port) : undefined,
-        uiPort: options.uiPort ?? 8233,
+        // The UI listens where TEMPORAL_UI_URL says, so links printed and posted reach it.
+        uiPort: options.uiPort ?? uiPortOf(config.TEMPORAL_UI_URL),
         logFile: path.join(dir, 'server.log'),
       });
       stops.push(() => devServer!.stop());
@@ -198,4 +199,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stopAll();
     throw error;
   }
+}
+
+/** The port of a local UI address (8233 when it names none or is not local). */
+function uiPortOf(url: string): number {
+  const { hostname, port } = new URL(url);
+  const local = hostname === '127.0.0.1' || hostname === 'localhost';
+  return local && port ? Number(port) : 8233;
 }

@@ -626,7 +626,11 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       }
 
       const baked = Date.now() - startedMs >= durationMs(bake);
-      if (baked && verdict === 'pass' && !status.paused) return 'passed';
+      if (baked && verdict === 'pass' && !status.paused) {
+        // The values that let the phase pass stay in the timeline after the last rounds roll on.
+        note('checks-passed', `${phase}: ${results.map((result) => result.reason).join('; ')}`);
+        return 'passed';
+      }
       status.waitingFor = status.paused
         ? 'paused by an operator'
         : baked

@@ -145,6 +145,33 @@ export const ReleasePlanSchema = z
           'must be below 100 when a check compares with stable: at 100% stable has no traffic to compare with',
       });
     }
+    // A check that can never get a sample only ever says inconclusive: refuse it instead.
+    // In the shadow window the candidate answers copies, not requests, so only agreement
+    // with the primary is measured; after it, nothing is mirrored to compare.
+    plan.shadow?.checks.forEach((check, index) => {
+      if (check.metric !== 'shadow_agreement')
+        context.addIssue({
+          code: 'custom',
+          path: ['shadow', 'checks', index, 'metric'],
+          message: `must be shadow_agreement: in the shadow window the candidate answers mirrored copies, not requests, so ${check.metric} has no samples (got ${check.metric})`,
+        });
+    });
+    const afterShadow = [
+      ...plan.checks.map((check, index) => ({ check, path: ['checks', index, 'metric'] })),
+      ...(plan.postPromotion?.checks ?? []).map((check, index) => ({
+        check,
+        path: ['postPromotion', 'checks', index, 'metric'],
+      })),
+    ];
+    for (const { check, path } of afterShadow) {
+      if (check.metric === 'shadow_agreement')
+        context.addIssue({
+          code: 'custom',
+          path,
+          message:
+            'shadow_agreement is measured only in the shadow window: put it under shadow.checks (got shadow_agreement)',
+        });
+    }
     plan.steps.forEach((step, index) => {
       const previous = plan.steps[index - 1];
       if (previous && step.weight < previous.weight) {

@@ -297,6 +297,7 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
       ['ci-bot', ['read', 'release']],
       ['alice', ['read', 'approve']],
       ['bob', ['read', 'approve']],
+      ['ops', ['read', 'admin']],
     ] as const)
       env[name] = {
         MLOPS_API_URL: apiUrl,
@@ -361,7 +362,12 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
       .poll(async () => (await mlops(['release', 'ls', model], env.bob)).stdout, {
         timeout: 10_000,
       })
-      .toMatch(new RegExp(`^v1\\trejected\\tstage=done\\tstable=-\\t.*release/${model}/v1$`, 'm'));
+      .toMatch(
+        new RegExp(
+          `^v1\\trejected\\tstage=done\\tstable=-\\t.*release/${model}/v1#[-0-9a-f]+$`,
+          'm',
+        ),
+      );
 
     const audit = await mlops(['audit', model], env.bob);
     expect(audit.code).toBe(0);
@@ -375,6 +381,60 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
     expect(lines.find((line) => / release\.reject /.test(line))).toMatch(
       /alice +cli +release\.reject v1 accepted +why: wait for the new labels/,
     );
+  });
+
+  it('sets and clears a fault drill as an admin, refusing a rate that is not a number', async () => {
+    const model = uniqueName('cli-fault');
+    const { version } = await registerTrainedVersion(db, worker.store, model);
+    const fault = async () =>
+      (
+        await db.query<{ error_rate: number; latency_ms: number }>(
+          'SELECT error_rate, latency_ms FROM fault_injections WHERE model = $1',
+          [model],
+        )
+      ).rows;
+
+    const bad = await mlops(
+      ['faults', 'set', model, String(version), '--error-rate', 'lots', '--reason', 'drill'],
+      env.ops,
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--error-rate: must be a number \(got "lots"\)/);
+    expect(await fault()).toEqual([]);
+
+    const byBob = await mlops(
+      ['faults', 'set', model, String(version), '--error-rate', '0.5', '--reason', 'drill'],
+      env.bob,
+    );
+    expect(byBob.code).toBe(2);
+    expect(byBob.stderr).toMatch(/needs a token with scope admin/);
+
+    const set = await mlops(
+      [
+        'faults',
+        'set',
+        model,
+        String(version),
+        '--error-rate',
+        '0.5',
+        '--latency-ms',
+        '20',
+        '--reason',
+        'drill',
+      ],
+      env.ops,
+    );
+    expect(set.code, set.stderr).toBe(0);
+    expect(await fault()).toEqual([{ error_rate: 0.5, latency_ms: 20 }]);
+    const cleared = await mlops(
+      ['faults', 'clear', model, String(version), '--reason', 'drill over'],
+      env.ops,
+    );
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(await fault()).toEqual([]);
+
+    const audit = (await mlops(['audit', model], env.ops)).stdout;
+    expect(audit).toMatch(/ops +cli +fault\.set v1/);
   });
 
   it('refuses to run the Slack bridge with an empty signing secret', async () => {

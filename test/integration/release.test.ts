@@ -193,6 +193,50 @@ describe('releaseWorkflow', () => {
     expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(stable);
   });
 
+  it('rolls back in the shadow window when a fault drill makes the candidate fail its copies', async () => {
+    const { model, stable, candidate } = await withCandidate();
+    await db.query(
+      'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 0.5, $3)',
+      [model, candidate, 'test'],
+    );
+    const stop = traffic(model);
+    const result = await (
+      await start(
+        model,
+        candidate,
+        quickPlan({
+          shadow: {
+            percent: 100,
+            duration: '5s',
+            checkInterval: '1s',
+            checks: [
+              {
+                metric: 'shadow_agreement',
+                against: 'absolute',
+                pass: 0.9,
+                fail: 0.8,
+                minSamples: 10,
+              },
+            ],
+          },
+        }),
+      )
+    ).result();
+    await stop();
+
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(
+      /^shadow: checks failed 2 times in a row: shadow_agreement 0\.\d+ beyond fail band 0\.8/,
+    );
+    // It never reached the canary: the route went back to stable without a step.
+    const { rows } = await db.query<{ key: string }>(
+      'SELECT key FROM route_changes WHERE model = $1 ORDER BY generation',
+      [model],
+    );
+    expect(rows.map((row) => row.key.split('/').at(-1))).toEqual(['load', 'shadow', 'rollback']);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+  });
+
   it('never advances on inconclusive checks when the canary gets no traffic, then fails and rolls back', async () => {
     const { model, stable, candidate } = await withCandidate();
     const result = await (await start(model, candidate, quickPlan())).result();

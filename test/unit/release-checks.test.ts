@@ -171,4 +171,25 @@ describe('ReleasePlanSchema', () => {
       /approvals\.0\.before: must be a step between 1 and 1/,
     );
   });
+
+  it('refuses checks that could never get a sample in their phase, naming the field', () => {
+    const agreement = { metric: 'shadow_agreement', against: 'absolute', pass: 0.9, fail: 0.7 };
+    // The shadow window measures agreement only: the candidate answers copies, not requests.
+    expect(
+      errors({
+        ...base,
+        shadow: { percent: 20, duration: '1m', checks: [agreement, base.checks[0]] },
+      }),
+    ).toMatch(/shadow\.checks\.1\.metric: must be shadow_agreement: .*\(got error_rate\)/);
+    // After the shadow window nothing is mirrored, so agreement has no samples.
+    expect(errors({ ...base, checks: [base.checks[0], agreement] })).toMatch(
+      /checks\.1\.metric: shadow_agreement is measured only in the shadow window/,
+    );
+    expect(errors({ ...base, postPromotion: { watch: '1h', checks: [agreement] } })).toMatch(
+      /postPromotion\.checks\.0\.metric: shadow_agreement is measured only/,
+    );
+    expect(errors({ ...base, shadow: { percent: 20, duration: '1m', checks: [agreement] } })).toBe(
+      '',
+    );
+  });
 });
