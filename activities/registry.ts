@@ -155,10 +155,13 @@ export function registryActivities(deps: ActivityDeps) {
       model: string;
       version: number | null;
       details: Record<string, unknown>;
+      /** Who the row names; the training pipeline when unset (older callers). */
+      actor?: string;
     }): Promise<void> {
       await mapFailures(() =>
         writeAudit(deps.db, {
           ...WORKFLOW_ACTOR,
+          ...(input.actor ? { actor: input.actor } : {}),
           action: input.action,
           model: input.model,
           version: input.version,

@@ -9,10 +9,10 @@ import { z } from 'zod';
 import { refuseUnapprovableGates } from '../lib/access/gate-check.js';
 import { getApprovalPolicy } from '../lib/access/model-access.js';
 import type { Db } from '../lib/db/db.js';
-import { ConflictError, NotFoundError } from '../lib/errors.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../lib/errors.js';
 import { writeAudit } from '../lib/registry/audit.js';
 import { VersionNumberSchema } from '../lib/registry/types.js';
-import { resolveVersion } from '../lib/registry/versions.js';
+import { findAliasedVersion, resolveVersion } from '../lib/registry/versions.js';
 import { ReleasePlanSchema } from '../lib/release/plan.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { canonicalDigest } from '../lib/temporal/start-training.js';
@@ -122,8 +122,16 @@ export function addReleaseRoutes(app: FastifyInstance, db: Db, temporal: Release
   app.post('/v1/releases', needs('release'), async (request, reply) => {
     const body = parseWith(StartBody, request.body ?? {}, 'request body');
     const plan = parseWith(ReleasePlanSchema, body.plan, 'plan');
-    // A version that is not registered is bad input: refuse before starting anything.
-    await resolveVersion(db, body.model, body.version);
+    // A version that cannot be released is bad input: refuse before starting anything.
+    const candidate = await resolveVersion(db, body.model, body.version);
+    if (candidate.status !== 'registered')
+      throw new InvalidInputError(
+        `version: ${body.model} v${body.version} is ${candidate.status} and cannot be released`,
+      );
+    if ((await findAliasedVersion(db, body.model, 'production'))?.version === body.version)
+      throw new InvalidInputError(
+        `version: ${body.model} v${body.version} is already production; there is nothing to release`,
+      );
     await refuseUnapprovableGates(
       db,
       body.model,

@@ -50,7 +50,7 @@ const FaultBody = z
   .object({
     latencyMs: z.number().int().min(0).max(60_000).default(0),
     errorRate: z.number().min(0).max(1).default(0),
-    reason: z.string().min(1, 'must say why (a rollback drill, ...)'),
+    reason: z.string().trim().min(1, 'must say why (a rollback drill, ...)'),
   })
   .strict();
 const RetireBody = z
@@ -200,6 +200,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     if (typeof ref !== 'number')
       throw new InvalidInputError(`version: must be a number (got ${ref})`);
     const body = parseWith(FaultBody, request.body ?? {}, 'request body');
+    // A drill on a version that does not exist would be stored and never act.
+    await resolveVersion(db, model, ref);
     await db.transaction(async (tx) => {
       if (body.latencyMs === 0 && body.errorRate === 0) {
         await tx.query('DELETE FROM fault_injections WHERE model = $1 AND version = $2', [

@@ -181,7 +181,7 @@ export function addAccessCommands(program: Command, api: () => ApiClient): void 
 
 function parseNumber(flag: string, text: string): number {
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value))
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(value))
     throw new InvalidInputError(`${flag}: must be a number (got ${JSON.stringify(text)})`);
   return value;
 }

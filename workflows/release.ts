@@ -255,6 +255,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
             error: message,
           });
           await act.auditTransition({
+            actor: 'release-controller',
             key: `${executionKey}/notice-failed/${noticeFailures}`,
             action: 'release.notice-failed',
             model: input.model,
@@ -277,6 +278,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     log.info('release transition', { model: input.model, version: input.version, stage, details });
     transitions += 1;
     await act.auditTransition({
+      actor: 'release-controller',
       key: `${executionKey}/${transitions}`,
       action: `release.${stage}`,
       model: input.model,
@@ -838,10 +840,18 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     reason = error instanceof Error ? error.message : String(error);
     if (outcome !== 'reverted') {
       await CancellationScope.nonCancellable(async () => {
-        if (status.stable !== null) {
+        // A release stopped before it moved any traffic leaves the route alone: "restoring"
+        // stable would write a route, and with stable equal to the candidate withdraw it.
+        // Releases from before this rule replay as they ran.
+        const touchedRoute = routeChanges > 0 || !patched('no-rollback-without-route-change');
+        if (status.stable !== null && touchedRoute) {
           await setWeights('rollback', 0);
           await transition('rolled-back', `stable v${status.stable} at 100%: ${reason}`);
-        } else if (routeChanges > 0 && patched('first-release-rollback-withdraws')) {
+        } else if (
+          status.stable === null &&
+          routeChanges > 0 &&
+          patched('first-release-rollback-withdraws')
+        ) {
           // Before a first release the model served nothing; rolling back restores that.
           await setWeights('withdraw', 0);
           await transition(

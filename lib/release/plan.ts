@@ -153,7 +153,14 @@ export const ReleasePlanSchema = z
         context.addIssue({
           code: 'custom',
           path: ['shadow', 'checks', index, 'metric'],
-          message: `must be shadow_agreement: in the shadow window the candidate answers mirrored copies, not requests, so ${check.metric} has no samples (got ${check.metric})`,
+          message: `must be shadow_agreement: in the shadow window the candidate answers mirrored copies, not requests, so ${check.metric} has no samples`,
+        });
+      else if (check.against !== 'absolute')
+        context.addIssue({
+          code: 'custom',
+          path: ['shadow', 'checks', index, 'against'],
+          message:
+            'must be absolute: agreement is already a comparison with the stable version, which gets no copies of its own',
         });
     });
     const afterShadow = [
@@ -169,7 +176,7 @@ export const ReleasePlanSchema = z
           code: 'custom',
           path,
           message:
-            'shadow_agreement is measured only in the shadow window: put it under shadow.checks (got shadow_agreement)',
+            'shadow_agreement is measured only in the shadow window: put it under shadow.checks',
         });
     }
     plan.steps.forEach((step, index) => {

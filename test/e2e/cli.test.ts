@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from '../../lib/db/db.js';
+import { setAlias } from '../../lib/registry/aliases.js';
 import { getVersion } from '../../lib/registry/versions.js';
 import type { TrainingPipelineResult } from '../../workflows/training-pipeline.js';
 import {
@@ -435,6 +436,52 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
 
     const audit = (await mlops(['audit', model], env.ops)).stdout;
     expect(audit).toMatch(/ops +cli +fault\.set v1/);
+
+    const unknown = await mlops(
+      ['faults', 'set', model, '99', '--error-rate', '0.5', '--reason', 'drill'],
+      env.ops,
+    );
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/99/);
+    const hex = await mlops(
+      ['faults', 'set', model, String(version), '--error-rate', '0x1', '--reason', 'drill'],
+      env.ops,
+    );
+    expect(hex.code).toBe(2);
+    const blank = await mlops(
+      ['faults', 'set', model, String(version), '--error-rate', '0.5', '--reason', '   '],
+      env.ops,
+    );
+    expect(blank.code).toBe(2);
+    expect(blank.stderr).toMatch(/reason: must say why/);
+    expect(await fault()).toEqual([]);
+  });
+
+  it('refuses at start, exit 2, to release the production version, starting nothing', async () => {
+    const model = uniqueName('cli-prod');
+    const { version } = await registerTrainedVersion(db, worker.store, model);
+    await setAlias(
+      db,
+      { model, alias: 'production', version },
+      { actor: 'test', channel: 'system', reason: 'setup' },
+    );
+    const plan = path.join(scratchDir(), 'plan.yaml');
+    fs.writeFileSync(
+      plan,
+      toYaml({
+        steps: [{ weight: 50, bake: '1s' }],
+        checks: [{ metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05 }],
+      }),
+    );
+    const started = await mlops(
+      ['release', 'start', model, String(version), '-f', plan],
+      env['ci-bot'],
+    );
+    expect(started.code).toBe(2);
+    expect(started.stderr).toMatch(`version: ${model} v${version} is already production`);
+    await expect(
+      client.workflow.getHandle(`release/${model}/v${version}`).describe(),
+    ).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 
   it('refuses to run the Slack bridge with an empty signing secret', async () => {

@@ -312,6 +312,29 @@ describe('releaseWorkflow', () => {
     expect(result.status.timeline.map((event) => event.event)).not.toContain('promoted');
   });
 
+  it('leaves the route alone for a version already in production or rejected by its gate', async () => {
+    const { model, stable, candidate } = await withCandidate();
+    const before = await readRoute(db, model);
+
+    const again = await (await start(model, stable, quickPlan())).result();
+    expect(again.outcome).toBe('rejected');
+    expect(again.reason).toMatch(/is already production/);
+    await db.query(
+      `UPDATE model_versions SET status = 'rejected' WHERE model = $1 AND version = $2`,
+      [model, candidate],
+    );
+    const rejected = await (await start(model, candidate, quickPlan())).result();
+    expect(rejected.outcome).toBe('rejected');
+    expect(rejected.reason).toMatch(/is rejected and cannot be released/);
+
+    // Neither wrote a route: stable keeps serving, nothing loads the rejected artifact.
+    expect(await readRoute(db, model)).toEqual(before);
+    expect(
+      rejected.status.timeline.find((event) => event.event === 'rolled-back')?.details,
+    ).toMatch(/^no traffic was moved/);
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(stable);
+  });
+
   it('refuses a plan that names an unknown metric before any traffic moves', async () => {
     const { model, stable, candidate } = await withCandidate();
     const handle = await start(

@@ -180,7 +180,9 @@ describe('ReleasePlanSchema', () => {
         ...base,
         shadow: { percent: 20, duration: '1m', checks: [agreement, base.checks[0]] },
       }),
-    ).toMatch(/shadow\.checks\.1\.metric: must be shadow_agreement: .*\(got error_rate\)/);
+    ).toMatch(
+      /shadow\.checks\.1\.metric: must be shadow_agreement: .*has no samples \(got "error_rate"\)$/,
+    );
     // After the shadow window nothing is mirrored, so agreement has no samples.
     expect(errors({ ...base, checks: [base.checks[0], agreement] })).toMatch(
       /checks\.1\.metric: shadow_agreement is measured only in the shadow window/,
@@ -188,6 +190,16 @@ describe('ReleasePlanSchema', () => {
     expect(errors({ ...base, postPromotion: { watch: '1h', checks: [agreement] } })).toMatch(
       /postPromotion\.checks\.0\.metric: shadow_agreement is measured only/,
     );
+    expect(
+      errors({
+        ...base,
+        shadow: {
+          percent: 20,
+          duration: '1m',
+          checks: [{ ...agreement, against: 'stable', comparison: 'ratio' }],
+        },
+      }),
+    ).toMatch(/shadow\.checks\.0\.against: must be absolute/);
     expect(errors({ ...base, shadow: { percent: 20, duration: '1m', checks: [agreement] } })).toBe(
       '',
     );
