@@ -14,6 +14,7 @@ import { writeAudit } from '../lib/registry/audit.js';
 import { VersionNumberSchema } from '../lib/registry/types.js';
 import { findAliasedVersion, resolveVersion } from '../lib/registry/versions.js';
 import { ReleasePlanSchema } from '../lib/release/plan.js';
+import type { ReleaseRecord } from '../lib/release/release-store.js';
 import { parseWith } from '../lib/spec/parse.js';
 import { canonicalDigest } from '../lib/temporal/start-training.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
@@ -259,4 +260,29 @@ export function isTemporalUnreachable(error: unknown): boolean {
   for (let current = error; current instanceof Error; current = current.cause)
     if ((current as { code?: unknown }).code === 14) return true;
   return false;
+}
+
+/**
+ * Releases as listed, with the stage of each running one read live from its workflow (the
+ * stored row is written at start and at the end). A release that does not answer within
+ * two seconds (no worker polling, say) keeps its stored stage.
+ */
+export async function withLiveStages(
+  temporal: ReleaseApiOptions,
+  releases: ReleaseRecord[],
+): Promise<ReleaseRecord[]> {
+  return Promise.all(
+    releases.map(async (release) => {
+      if (release.outcome !== 'running') return release;
+      const workflowId = release.releaseId.split('#')[0]!;
+      const live = await Promise.race([
+        temporal.client.workflow
+          .getHandle(workflowId)
+          .query<ReleaseStatus>('status')
+          .catch(() => null),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 2_000).unref()),
+      ]);
+      return live && live.outcome === 'running' ? { ...release, stage: live.stage } : release;
+    }),
+  );
 }

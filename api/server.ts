@@ -25,7 +25,12 @@ import { parseWith } from '../lib/spec/parse.js';
 import { ModelNameSchema } from '../lib/spec/training-spec.js';
 import { addAccessRoutes } from './access.js';
 import { channelOf, installAuth, needs, principal } from './auth.js';
-import { addReleaseRoutes, isTemporalUnreachable, type ReleaseApiOptions } from './releases.js';
+import {
+  addReleaseRoutes,
+  isTemporalUnreachable,
+  withLiveStages,
+  type ReleaseApiOptions,
+} from './releases.js';
 import { addRunRoutes } from './runs.js';
 import { addSlackRoutes } from './slack.js';
 
@@ -181,7 +186,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/v1/models/:model/releases', needs('read'), async (request) => {
     const { model } = parseWith(ModelParams, request.params, 'path');
     await requireModel(model);
-    return { releases: await listReleases(db, model) };
+    const releases = await listReleases(db, model);
+    return {
+      releases: options.temporal ? await withLiveStages(options.temporal, releases) : releases,
+    };
   });
 
   // Entries about no model: tokens, identities, refused Slack requests.

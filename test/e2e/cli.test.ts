@@ -343,6 +343,10 @@ describe('mlops release and mlops audit, through the API with tokens', () => {
         { timeout: 20_000 },
       )
       .toBe('awaiting-approval');
+    // The list shows a running release's stage as it is now, not as it started.
+    expect((await mlops(['release', 'ls', model], env.bob)).stdout).toMatch(
+      /^v1\trunning\tstage=awaiting-approval\t/m,
+    );
 
     const byBob = await mlops(['release', 'approve', model, String(version)], env.bob);
     expect(byBob.code).toBe(2);
