@@ -91,3 +91,25 @@ export async function startQuickGateway(
   await gateway.start();
   return gateway;
 }
+
+/** Makes `errorRate` of a version's answers (and shadow copies) fail, as an admin drill would. */
+export async function injectFault(
+  db: Db,
+  model: string,
+  version: number,
+  errorRate: number,
+): Promise<void> {
+  await db.query(
+    'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, $3, $4)',
+    [model, version, errorRate, 'test'],
+  );
+}
+
+/** What each route change of a model was for (`load`, `shadow`, `step-1`, ...), in order. */
+export async function routeChangePurposes(db: Db, model: string): Promise<string[]> {
+  const { rows } = await db.query<{ key: string }>(
+    'SELECT key FROM route_changes WHERE model = $1 ORDER BY generation',
+    [model],
+  );
+  return rows.map((row) => row.key.split('/').at(-1)!);
+}

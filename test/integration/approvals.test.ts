@@ -131,6 +131,14 @@ describe('approvals from Slack and the CLI', () => {
     return release;
   };
 
+  /** The Slack Web API calls about one release (its message names model and version). */
+  const slackCallsAbout = (release: { model: string; candidate: number }, method: string) =>
+    recorder
+      .apiCalls(method)
+      .filter((call) =>
+        JSON.stringify(call.body).includes(`${release.model} v${release.candidate}`),
+      );
+
   /** Posts a body to the bridge signed as Slack would, or as an attacker would. */
   const slackPost = (
     path: string,
@@ -266,12 +274,7 @@ describe('approvals from Slack and the CLI', () => {
     ]);
 
     // One message for the release, updated in place; the only other post is the outcome, in its thread.
-    const mine = (method: string) =>
-      recorder
-        .apiCalls(method)
-        .filter((call) =>
-          JSON.stringify(call.body).includes(`${release.model} v${release.candidate}`),
-        );
+    const mine = (method: string) => slackCallsAbout(release, method);
     await recorder.waitFor(() => mine('chat.postMessage').length === 2);
     const [request, threaded] = mine('chat.postMessage');
     expect(request!.body.channel).toBe(CHANNEL);
@@ -316,12 +319,7 @@ describe('approvals from Slack and the CLI', () => {
 
     expect(outcome.outcome, outcome.reason).toBe('promoted');
     expect(outcome.status.runs).toBeGreaterThanOrEqual(2);
-    const mine = (method: string) =>
-      recorder
-        .apiCalls(method)
-        .filter((call) =>
-          JSON.stringify(call.body).includes(`${release.model} v${release.candidate}`),
-        );
+    const mine = (method: string) => slackCallsAbout(release, method);
     await recorder.waitFor(() => mine('chat.postMessage').length === 2);
     const [request, threaded] = mine('chat.postMessage');
     expect(threaded!.body.thread_ts).toBeDefined();

@@ -12,7 +12,13 @@ import {
 } from '../../workflows/release.js';
 import { freshDatabase, startTestWorker, temporalClient, type TestWorker } from '../helpers/env.js';
 import { recordHistory } from '../helpers/histories.js';
-import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
+import {
+  injectFault,
+  modelWithCandidate,
+  routeChangePurposes,
+  sendTraffic,
+  startQuickGateway,
+} from '../helpers/release.js';
 
 // Releases whose loops run long continue as new; these tests make "long" a few rounds by
 // setting a small history limit, so every phase is handed over from one run to the next.
@@ -85,14 +91,6 @@ describe('long releases continue as new', () => {
     );
   };
 
-  const routeChangesOf = async (model: string): Promise<string[]> => {
-    const { rows } = await db.query<{ key: string }>(
-      'SELECT key FROM route_changes WHERE model = $1 ORDER BY generation',
-      [model],
-    );
-    return rows.map((row) => row.key.split('/').at(-1)!);
-  };
-
   const auditActionsOf = async (model: string): Promise<string[]> => {
     const { rows } = await db.query<{ action: string }>(
       `SELECT action FROM audit_log WHERE model = $1 AND action LIKE 'release.%' ORDER BY id`,
@@ -126,7 +124,13 @@ describe('long releases continue as new', () => {
     expect(result.outcome, result.reason).toBe('promoted');
     expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(candidate);
     // Each route change once, each transition audited once, whatever run made it.
-    expect(await routeChangesOf(model)).toEqual(['load', 'shadow', 'step-1', 'step-2', 'promote']);
+    expect(await routeChangePurposes(db, model)).toEqual([
+      'load',
+      'shadow',
+      'step-1',
+      'step-2',
+      'promote',
+    ]);
     expect(await auditActionsOf(model)).toEqual([
       'release.loading',
       'release.shadow',
@@ -182,17 +186,14 @@ describe('long releases continue as new', () => {
         { timeout: 60_000, interval: 200 },
       )
       .toBe(true);
-    await db.query(
-      'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 1, $3)',
-      [model, candidate, 'test'],
-    );
+    await injectFault(db, model, candidate, 1);
     const result = await handle.result();
 
     expect(result.outcome, result.reason).toBe('reverted');
     expect(result.reason).toMatch(/post-promotion: checks failed 2 times in a row: error_rate/);
     expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(stable);
     expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
-    expect(await routeChangesOf(model)).toEqual(['load', 'step-1', 'promote', 'revert']);
+    expect(await routeChangePurposes(db, model)).toEqual(['load', 'step-1', 'promote', 'revert']);
   }, 120_000);
 
   it('acts on an abort sent to a release that has continued as new', async () => {
@@ -223,7 +224,7 @@ describe('long releases continue as new', () => {
       result.status.timeline.filter((event) => event.event === 'continued-as-new'),
     ).toHaveLength(1);
     expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
-    expect(await routeChangesOf(model)).toEqual(['load', 'step-1', 'rollback']);
+    expect(await routeChangePurposes(db, model)).toEqual(['load', 'step-1', 'rollback']);
   }, 120_000);
 
   it('keeps waiting for a route another release owns across runs, then releases', async () => {

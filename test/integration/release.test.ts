@@ -16,7 +16,13 @@ import {
 } from '../helpers/env.js';
 import { recordHistory } from '../helpers/histories.js';
 import { registerTrainedVersion } from '../helpers/models.js';
-import { modelWithCandidate, sendTraffic, startQuickGateway } from '../helpers/release.js';
+import {
+  injectFault,
+  modelWithCandidate,
+  routeChangePurposes,
+  sendTraffic,
+  startQuickGateway,
+} from '../helpers/release.js';
 
 const quickPlan = (overrides: Partial<ReleasePlanInput> = {}): ReleasePlanInput => ({
   steps: [{ weight: 50, bake: '2s', checkInterval: '1s' }],
@@ -99,11 +105,7 @@ describe('releaseWorkflow', () => {
     const release = async (faulty: boolean) => {
       const model = uniqueName('first');
       const { version } = await registerTrainedVersion(db, worker.store, model, { seed: 1 });
-      if (faulty)
-        await db.query(
-          'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 1, $3)',
-          [model, version, 'test'],
-        );
+      if (faulty) await injectFault(db, model, version, 1);
       const stop = traffic(model);
       const result = await (await start(model, version, quickPlan())).result();
       await stop();
@@ -150,11 +152,7 @@ describe('releaseWorkflow', () => {
       generation: withdrawn!.generation + 1,
       weights: { [bad.version]: 10_000 },
     });
-    const { rows: changes } = await db.query<{ key: string }>(
-      'SELECT key FROM route_changes WHERE model = $1 ORDER BY generation',
-      [bad.model],
-    );
-    expect(changes.map((row) => row.key.split('/').at(-1))).toEqual([
+    expect(await routeChangePurposes(db, bad.model)).toEqual([
       'first-release',
       'withdraw',
       'first-release',
@@ -173,10 +171,7 @@ describe('releaseWorkflow', () => {
 
   it('rolls back to 100% stable when injected errors make the checks fail', async () => {
     const { model, stable, candidate } = await withCandidate();
-    await db.query(
-      'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 1, $3)',
-      [model, candidate, 'test'],
-    );
+    await injectFault(db, model, candidate, 1);
     const stop = traffic(model);
     const result = await (
       await start(
@@ -195,10 +190,7 @@ describe('releaseWorkflow', () => {
 
   it('rolls back in the shadow window when a fault drill makes the candidate fail its copies', async () => {
     const { model, stable, candidate } = await withCandidate();
-    await db.query(
-      'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 0.5, $3)',
-      [model, candidate, 'test'],
-    );
+    await injectFault(db, model, candidate, 0.5);
     const stop = traffic(model);
     const result = await (
       await start(
@@ -229,11 +221,7 @@ describe('releaseWorkflow', () => {
       /^shadow: checks failed 2 times in a row: shadow_agreement 0\.\d+ beyond fail band 0\.8/,
     );
     // It never reached the canary: the route went back to stable without a step.
-    const { rows } = await db.query<{ key: string }>(
-      'SELECT key FROM route_changes WHERE model = $1 ORDER BY generation',
-      [model],
-    );
-    expect(rows.map((row) => row.key.split('/').at(-1))).toEqual(['load', 'shadow', 'rollback']);
+    expect(await routeChangePurposes(db, model)).toEqual(['load', 'shadow', 'rollback']);
     expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
   });
 
@@ -293,10 +281,7 @@ describe('releaseWorkflow', () => {
 
   it('waits when values sit between the pass and fail bands after the bake time, and fails at the inconclusive limit', async () => {
     const { model, candidate } = await withCandidate();
-    await db.query(
-      'INSERT INTO fault_injections (model, version, error_rate, updated_by) VALUES ($1, $2, 0.3, $3)',
-      [model, candidate, 'test'],
-    );
+    await injectFault(db, model, candidate, 0.3);
     const stop = traffic(model);
     const plan = quickPlan({
       checks: [{ metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.9, minSamples: 5 }],
