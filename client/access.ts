@@ -138,6 +138,16 @@ export function addAccessCommands(program: Command, api: () => ApiClient): void 
     .description(
       'rollback drills: injected errors and latency for one version on every replica (admin)',
     );
+  const putFault = (
+    model: string,
+    version: string,
+    body: { errorRate: number; latencyMs: number; reason: string },
+  ) =>
+    api().request(
+      'PUT',
+      `/v1/admin/faults/${encodeURIComponent(model)}/${encodeURIComponent(version)}`,
+      body,
+    );
   faults
     .command('set')
     .argument('<model>')
@@ -152,15 +162,11 @@ export function addAccessCommands(program: Command, api: () => ApiClient): void 
         options: { errorRate: string; latencyMs: string; reason: string },
       ) =>
         print(
-          await api().request(
-            'PUT',
-            `/v1/admin/faults/${encodeURIComponent(model)}/${encodeURIComponent(version)}`,
-            {
-              errorRate: parseNumber('--error-rate', options.errorRate),
-              latencyMs: parseNumber('--latency-ms', options.latencyMs),
-              reason: options.reason,
-            },
-          ),
+          await putFault(model, version, {
+            errorRate: parseNumber('--error-rate', options.errorRate),
+            latencyMs: parseNumber('--latency-ms', options.latencyMs),
+            reason: options.reason,
+          }),
         ),
     );
   faults
@@ -169,13 +175,7 @@ export function addAccessCommands(program: Command, api: () => ApiClient): void 
     .argument('<version>')
     .requiredOption('--reason <text>', 'why: it goes to the audit log')
     .action(async (model: string, version: string, options: { reason: string }) =>
-      print(
-        await api().request(
-          'PUT',
-          `/v1/admin/faults/${encodeURIComponent(model)}/${encodeURIComponent(version)}`,
-          { errorRate: 0, latencyMs: 0, reason: options.reason },
-        ),
-      ),
+      print(await putFault(model, version, { errorRate: 0, latencyMs: 0, reason: options.reason })),
     );
 }
 

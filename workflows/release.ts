@@ -175,14 +175,14 @@ class StopRelease extends Error {
  */
 export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResult> {
   const { workflowId: releaseId, firstExecutionRunId } = workflowInfo();
+  // This execution of the release, the same in every run it continues as.
+  const executionRun = `${releaseId}#${firstExecutionRunId}`;
   const plan = validatePlan(input.plan);
   // A version released again reuses its workflow id, so the keys that make this release's
   // writes idempotent (route changes, audit rows, its row in `releases`) name the execution:
   // with the workflow id alone, a second release found the first one's route changes done.
   // Runs it continues as keep the first run's id. Releases from before replay as they ran.
-  const executionKey = patched('keys-per-release-execution')
-    ? `${releaseId}#${firstExecutionRunId}`
-    : releaseId;
+  const executionKey = patched('keys-per-release-execution') ? executionRun : releaseId;
   const resume = input.resume ?? null;
   const status: ReleaseStatus = resume?.status ?? {
     model: input.model,
@@ -225,7 +225,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     const notice: NoticeInput = {
       releaseId,
       // Every run of one release execution updates the same message.
-      releaseRun: `${releaseId}#${firstExecutionRunId}`,
+      releaseRun: executionRun,
       channel: policy.slackChannel,
       model: input.model,
       version: input.version,
@@ -553,20 +553,26 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
   };
 
   const runChecks = async (options: {
-    /** Where the checks run: names the phase in verdicts and in a handover to a new run. */
-    at: { phase: LoopPhase; stepIndex?: number; label: string };
+    /** Where the checks run: names them in verdicts and in a handover to a new run. */
+    phase: Exclude<LoopPhase, 'waiting-for-route'>;
+    stepIndex?: number;
     bake: string;
     interval: string;
     list: Check[];
     stableWindow?: { fromMs: number; toMs: number } | null;
-    /** The round an earlier run of this release was in. */
-    from?: RoundState;
   }): Promise<'passed' | 'promote-now'> => {
-    const { bake, interval, list, stableWindow = null } = options;
-    const phase = options.at.label;
-    const startedMs = options.from?.startedMs ?? Date.now();
-    let failures = options.from?.failures ?? 0;
-    let inconclusive = options.from?.inconclusive ?? 0;
+    const { bake, interval, list, stableWindow = null, stepIndex = 0 } = options;
+    const phase =
+      options.phase === 'step'
+        ? `step ${stepIndex + 1}`
+        : options.phase === 'first-release'
+          ? 'first release'
+          : options.phase;
+    // The round an earlier run of this release was in, when it handed over in this phase.
+    const from = resumedIn(options.phase, stepIndex);
+    const startedMs = from?.startedMs ?? Date.now();
+    let failures = from?.failures ?? 0;
+    let inconclusive = from?.inconclusive ?? 0;
     for (;;) {
       await condition(() => control.abort !== null || control.promoteNow !== null, interval);
       if (control.abort)
@@ -579,7 +585,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       const evaluation = checks.evaluateChecks({
         model: input.model,
         candidate: input.version,
-        stable: options.at.phase === 'post-promotion' ? null : status.stable,
+        stable: options.phase === 'post-promotion' ? null : status.stable,
         fromMs: startedMs,
         toMs: Date.now(),
         // At 100% the stable version gets no traffic; compare with its last window that had some.
@@ -639,8 +645,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
           ? `bake time is over but the last round was ${verdict}; waiting for a passing round or a person`
           : null;
       await continueIfLong(
-        options.at.phase,
-        options.at.stepIndex ?? 0,
+        options.phase,
+        stepIndex,
         { startedMs, failures, inconclusive },
         stableWindow,
       );
@@ -717,11 +723,10 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       const last = plan.steps.at(-1)!;
       if (absolute.length > 0)
         await runChecks({
-          at: { phase: 'first-release', label: 'first release' },
+          phase: 'first-release',
           bake: last.bake,
           interval: last.checkInterval,
           list: absolute,
-          from: resumedIn('first-release'),
         });
     } else {
       if (!setUpEarlier('shadow')) {
@@ -742,11 +747,10 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         }
         if (plan.shadow.checks.length > 0)
           await runChecks({
-            at: { phase: 'shadow', label: 'shadow' },
+            phase: 'shadow',
             bake: plan.shadow.duration,
             interval: plan.shadow.checkInterval,
             list: plan.shadow.checks,
-            from: resumedIn('shadow'),
           });
         else await sleep(plan.shadow.duration);
       }
@@ -755,8 +759,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       let previousStep = resume?.previousStep ?? null;
       for (const [index, step] of plan.steps.entries()) {
         if (finishedEarlier('step', index)) continue;
-        const from = resumedIn('step', index);
-        let stepStartedMs = from?.startedMs ?? Date.now();
+        let stepStartedMs = resumedIn('step', index)?.startedMs ?? Date.now();
         if (!setUpEarlier('step', index)) {
           await awaitApproval(index + 1);
           status.step = index + 1;
@@ -769,12 +772,12 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         }
         if (
           (await runChecks({
-            at: { phase: 'step', stepIndex: index, label: `step ${index + 1}` },
+            phase: 'step',
+            stepIndex: index,
             bake: step.bake,
             interval: step.checkInterval,
             list: plan.checks,
             stableWindow: step.weight === 100 ? previousStep : null,
-            from,
           })) === 'promote-now'
         ) {
           promoteNow = true;
@@ -806,11 +809,10 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     if (plan.postPromotion && status.stable !== null) {
       try {
         await runChecks({
-          at: { phase: 'post-promotion', label: 'post-promotion' },
+          phase: 'post-promotion',
           bake: plan.postPromotion.watch,
           interval: plan.postPromotion.checkInterval,
           list: plan.postPromotion.checks,
-          from: resumedIn('post-promotion'),
         });
       } catch (error) {
         if (!(error instanceof StopRelease)) throw error;
