@@ -1,90 +1,56 @@
 // Gateway speed against the same model runtime in a bare fastify handler, side by side.
 //
-// Both servers run in this process; the gateway flushes to a real PostgreSQL server, as in
-// production (PGlite would run its writes on this event loop). autocannon runs as a
-// separate process so that it does not share it. Each comparison runs BENCH_ROUNDS times,
-// alternating sides; the medians of the per-round figures are printed. Throughput is
-// autocannon at full speed; latency at BENCH_RATE req/s (500, the goal's rate) is an
-// open-loop, evenly paced load (bench/paced-load.ts), timed to the microsecond.
-// BENCH_VERBOSE=1 prints every paced run.
-import { execFile } from 'node:child_process';
+// Each server runs in a process of its own (bench/bench-server.ts); the gateway flushes to a
+// real PostgreSQL server, as in production. The load is vegeta (bench/load.ts), sending the
+// held-out e-mails the replayer sends, in turn. Each comparison runs BENCH_ROUNDS times,
+// alternating sides so that drift on the machine hits both alike; the medians of the
+// per-round figures are printed, each round in brackets. Throughput is 10 connections at
+// full speed; latency is an open-loop load paced evenly at BENCH_RATE req/s (500, the goal's
+// rate). BENCH_VERBOSE=1 prints every run; BENCH_PROFILE=<dir> profiles both servers. Figures are for reading, never asserted.
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import Fastify from 'fastify';
+import readline from 'node:readline';
 import { FileArtifactStore } from '../lib/artifacts/store.js';
 import { importSpamAssassin } from '../lib/corpus/spam-assassin.js';
 import { openPostgres } from '../lib/db/db.js';
-import { startPostgres } from '../lib/dev/postgres-server.js';
 import { migrate } from '../lib/db/migrate.js';
-import { createLogger } from '../lib/logger.js';
+import { startPostgres } from '../lib/dev/postgres-server.js';
 import { LogisticRegressionParamsSchema } from '../lib/model/params.js';
-import { classify, decodeModel } from '../lib/model/logistic-regression.js';
 import { writeRoute } from '../lib/serving/route-store.js';
-import { Gateway } from '../serving/gateway.js';
+import { heldOutEmails } from '../client/replay.js';
 import { registerTrainedVersion } from '../test/fixtures/trained-version.js';
+import { attack, writeTargets, type LoadResult } from './load.js';
 
-const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
-const AUTOCANNON = path.resolve('node_modules/.bin/autocannon');
-const TSX = path.resolve('node_modules/.bin/tsx');
-const PACED_LOAD = path.resolve('bench/paced-load.ts');
 
-interface Load {
-  requestsPerSecond: number;
-  p99Ms: number;
-  errors: number;
-}
-
-async function load(url: string, body: string, options: { rate?: number } = {}): Promise<Load> {
-  if (options.rate) {
-    const { stdout } = await run(
-      TSX,
-      [PACED_LOAD, url, String(options.rate), String(SECONDS), body],
-      {
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
-    const paced = JSON.parse(stdout) as { rate: number; p99Ms: number; errors: number };
-    if (process.env.BENCH_VERBOSE) process.stderr.write(`${url} ${stdout}`);
-    return { requestsPerSecond: paced.rate, p99Ms: paced.p99Ms, errors: paced.errors };
-  }
-  const args = [
-    '-j',
-    '-d',
-    String(SECONDS),
-    '-c',
-    '10',
-    '-m',
-    'POST',
-    '-H',
-    'content-type=application/json',
-    '-b',
-    body,
-  ];
-  const { stdout } = await run(AUTOCANNON, [...args, url], { maxBuffer: 16 * 1024 * 1024 });
-  const result = JSON.parse(stdout) as {
-    requests: { average: number };
-    latency: { p99: number };
-    errors: number;
-    non2xx: number;
-  };
-  return {
-    requestsPerSecond: result.requests.average,
-    p99Ms: result.latency.p99,
-    errors: result.errors + result.non2xx,
-  };
+/** Starts bench/bench-server.ts with `args`; resolves with its URL once it listens. */
+async function startServer(args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  // BENCH_PROFILE=<dir>: each server writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, '--import', 'tsx', path.resolve('bench/bench-server.ts'), ...args],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = readline.createInterface({ input: child.stdout! });
+  for await (const line of lines) return { url: (JSON.parse(line) as { url: string }).url, child };
+  throw new Error(`bench-server ${args[0]} exited before it listened`);
 }
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-bench-gw-'));
+  const artifactRoot = path.join(dir, 'artifacts');
   const server = await startPostgres();
-  const db = openPostgres(await server.createDatabase('bench'), 4);
+  const databaseUrl = await server.createDatabase('bench');
+  const db = openPostgres(databaseUrl, 2);
   await migrate(db);
-  const store = new FileArtifactStore(path.join(dir, 'artifacts'));
+  const store = new FileArtifactStore(artifactRoot);
   const { rows } = await importSpamAssassin();
   const params = LogisticRegressionParamsSchema.parse({});
   const register = (seed: number) =>
@@ -98,24 +64,17 @@ async function main(): Promise<void> {
     });
   const first = await register(1);
   const second = await register(2);
-  const [v1, v2] = [first.version, second.version];
-  const email = rows[4000]!;
-  const body = JSON.stringify({
-    input: { subject: email.subject, from: email.from, body: email.body },
-  });
+  const bodies = (await heldOutEmails()).map((email) =>
+    JSON.stringify({ input: { subject: email.subject, from: email.from, body: email.body } }),
+  );
 
-  // The baseline: the same model bytes, decoded once, answering in a bare fastify route.
-  const runtime = decodeModel(await store.get(first.digest));
-  const bare = Fastify();
-  bare.post('/predict', async (request) => {
-    const { input } = request.body as { input: { subject: string; from: string; body: string } };
-    return classify(runtime, input);
-  });
-  const bareUrl = `${await bare.listen({ port: 0, host: '127.0.0.1' })}/predict`;
+  const bare = await startServer(['bare', artifactRoot, first.digest]);
+  const gateway = await startServer(['gateway', databaseUrl, artifactRoot]);
+  const bareTargets = path.join(dir, 'bare.targets');
+  const gatewayTargets = path.join(dir, 'gateway.targets');
+  writeTargets(bareTargets, bare.url, bodies);
+  writeTargets(gatewayTargets, `${gateway.url}/v1/models/bench/predict`, bodies);
 
-  const gateway = new Gateway({ db, store, logger: createLogger('silent') });
-  await gateway.start();
-  const gatewayUrl = `${await gateway.app.listen({ port: 0, host: '127.0.0.1' })}/v1/models/bench/predict`;
   let generation = 1;
   const route = async (shadowPercent: number): Promise<void> => {
     generation += 1;
@@ -124,89 +83,91 @@ async function main(): Promise<void> {
       {
         model: 'bench',
         generation,
-        weights: { [v1]: 10_000 },
-        shadow: shadowPercent > 0 ? { version: v2, percent: shadowPercent } : null,
+        weights: { [first.version]: 10_000 },
+        shadow: shadowPercent > 0 ? { version: second.version, percent: shadowPercent } : null,
         warm: [],
         sticky: false,
       },
       'bench',
     );
-    while (gateway.servedGeneration('bench') !== generation)
+    for (;;) {
+      const answer = await fetch(`${gateway.url}/v1/models/bench/route`);
+      const served = answer.ok ? ((await answer.json()) as { route: { generation: number } }) : null;
+      if (served?.route.generation === generation) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   };
-  await route(0);
-
-  // Warm up both (and the shadow worker), then alternate so that drift on the machine hits
-  // both sides alike. A pause after each full-speed run lets the gateway write its backlog.
+  const load = async (
+    label: string,
+    targets: string,
+    pace: { rate: number } | { connections: number },
+  ): Promise<LoadResult> => {
+    const result = await attack(targets, SECONDS, pace);
+    if (process.env.BENCH_VERBOSE) process.stderr.write(`${label} ${JSON.stringify(result)}\n`);
+    return result;
+  };
+  const full = { connections: 10 };
+  const paced = { rate: RATE };
+  // A pause after each full-speed run lets the gateway write its backlog of windows.
   const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 2000));
-  await load(bareUrl, body);
-  await load(gatewayUrl, body);
+
+  // Warm up both sides and the shadow worker.
+  await route(0);
+  await load('warm bare', bareTargets, full);
+  await load('warm gateway', gatewayTargets, full);
   await route(20);
-  await load(gatewayUrl, body, { rate: RATE });
+  await load('warm shadow', gatewayTargets, paced);
   await route(0);
   await settle();
-  const rounds: Array<{
-    throughputRatio: number;
-    bareMax: number;
-    gatewayMax: number;
-    bareP99: number;
-    gatewayP99: number;
-    shadowP99: number;
-    plainP99: number;
-    errors: number;
-  }> = [];
+
+  const rounds: Array<Record<string, LoadResult>> = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    const bareMax = await load(bareUrl, body);
-    const gatewayMax = await load(gatewayUrl, body);
+    const bareMax = await load('bare max', bareTargets, full);
+    const gatewayMax = await load('gateway max', gatewayTargets, full);
     await settle();
-    const bare500 = await load(bareUrl, body, { rate: RATE });
-    const gateway500 = await load(gatewayUrl, body, { rate: RATE });
+    const barePaced = await load('bare paced', bareTargets, paced);
+    const gatewayPaced = await load('gateway paced', gatewayTargets, paced);
     await route(20);
-    const shadow500 = await load(gatewayUrl, body, { rate: RATE });
+    const shadowPaced = await load('gateway 20% shadow paced', gatewayTargets, paced);
     await route(0);
-    const plain500 = await load(gatewayUrl, body, { rate: RATE });
-    rounds.push({
-      throughputRatio: gatewayMax.requestsPerSecond / bareMax.requestsPerSecond,
-      bareMax: bareMax.requestsPerSecond,
-      gatewayMax: gatewayMax.requestsPerSecond,
-      bareP99: bare500.p99Ms,
-      gatewayP99: gateway500.p99Ms,
-      shadowP99: shadow500.p99Ms,
-      plainP99: plain500.p99Ms,
-      errors: [bareMax, gatewayMax, bare500, gateway500, shadow500, plain500].reduce(
-        (sum, result) => sum + result.errors,
-        0,
-      ),
-    });
+    const plainPaced = await load('gateway no shadow paced', gatewayTargets, paced);
+    rounds.push({ bareMax, gatewayMax, barePaced, gatewayPaced, shadowPaced, plainPaced });
   }
 
-  await gateway.stop();
-  await bare.close();
+  for (const side of [bare, gateway]) side.child.stdin!.end();
+  await Promise.all(
+    [bare, gateway].map((side) => new Promise((resolve) => side.child.on('exit', resolve))),
+  );
   await db.close();
   await server.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 
-  const median = (pick: (round: (typeof rounds)[number]) => number): number => {
+  type Round = (typeof rounds)[number];
+  const f = (value: number): string => value.toFixed(2);
+  const median = (pick: (round: Round) => number): number => {
     const values = rounds.map(pick).sort((a, b) => a - b);
     const middle = Math.floor(values.length / 2);
     return values.length % 2 ? values[middle]! : (values[middle - 1]! + values[middle]!) / 2;
   };
-  const each = (pick: (round: (typeof rounds)[number]) => number): string =>
-    rounds.map((round) => f(pick(round))).join(', ');
-  const f = (value: number): string => value.toFixed(2);
-  console.log(
-    `gateway vs bare fastify with the same runtime (${SECONDS} s per run, 10 connections, median of ${ROUNDS} rounds; each round in brackets)`,
+  const figure = (pick: (round: Round) => number): string =>
+    `${f(median(pick))} [${rounds.map((round) => f(pick(round))).join(', ')}]`;
+  const errors = rounds.reduce(
+    (sum, round) => sum + Object.values(round).reduce((n, result) => n + result.errors, 0),
+    0,
   );
   console.log(
-    `  max throughput   bare ${Math.round(median((r) => r.bareMax))} req/s   gateway ${Math.round(median((r) => r.gatewayMax))} req/s   ratio ${f(median((r) => r.throughputRatio))} [${each((r) => r.throughputRatio)}] (goal >= 0.85)`,
+    `gateway vs bare fastify with the same runtime, ${bodies.length} held-out e-mails in turn (${SECONDS} s per run, median of ${ROUNDS} rounds; each round in brackets)`,
   );
   console.log(
-    `  p99 at ${RATE} req/s bare ${f(median((r) => r.bareP99))} ms   gateway ${f(median((r) => r.gatewayP99))} ms   added ${f(median((r) => r.gatewayP99 - r.bareP99))} ms [${each((r) => r.gatewayP99 - r.bareP99)}] (goal <= 1 ms)`,
+    `  max throughput (10 connections)  bare ${Math.round(median((r) => r.bareMax!.rate))} req/s  gateway ${Math.round(median((r) => r.gatewayMax!.rate))} req/s  ratio ${figure((r) => r.gatewayMax!.rate / r.bareMax!.rate)} (goal >= 0.85)`,
   );
   console.log(
-    `  p99 at ${RATE} req/s gateway with 20% shadow ${f(median((r) => r.shadowP99))} ms, without ${f(median((r) => r.plainP99))} ms   ratio ${f(median((r) => r.shadowP99 / Math.max(r.plainP99, 0.01)))} [${each((r) => r.shadowP99 / Math.max(r.plainP99, 0.01))}] (goal <= 1.10)`,
+    `  p99 at ${RATE} req/s  bare ${f(median((r) => r.barePaced!.p99Ms))} ms  gateway ${f(median((r) => r.gatewayPaced!.p99Ms))} ms  added ${figure((r) => r.gatewayPaced!.p99Ms - r.barePaced!.p99Ms)} ms (goal <= 1 ms)`,
   );
-  console.log(`  errors: ${rounds.reduce((sum, round) => sum + round.errors, 0)}`);
+  console.log(
+    `  p99 at ${RATE} req/s  gateway with 20% shadow ${f(median((r) => r.shadowPaced!.p99Ms))} ms, without ${f(median((r) => r.plainPaced!.p99Ms))} ms  ratio ${figure((r) => r.shadowPaced!.p99Ms / r.plainPaced!.p99Ms)} (goal <= 1.10)`,
+  );
+  console.log(`  errors: ${errors}`);
 }
 
 await main();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
@@ -13,16 +13,19 @@ import {
   bucketIndex,
   LATENCY_BUCKETS_SECONDS,
   MetricWindows,
+  type WindowSeries,
 } from '../lib/serving/metric-windows.js';
 import {
   isWithdrawn,
-  pickVersion,
+  pickFrom,
+  splitOf,
   stickyDraw,
   versionsOf,
   type Route,
+  type WeightedSplit,
 } from '../lib/serving/route.js';
 import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
-import { RuntimeCache } from './runtime-cache.js';
+import { RuntimeCache, type Runtime } from './runtime-cache.js';
 import { ShadowPool } from './shadow-pool.js';
 
 export interface GatewayOptions {
@@ -42,6 +45,27 @@ export interface GatewayOptions {
 interface Fault {
   latencyMs: number;
   errorRate: number;
+}
+
+/** What answering with one version takes, looked up once per poll, not once per request. */
+interface ServedVersion {
+  version: number;
+  runtime: Runtime;
+  fault: Fault | null;
+  /** Its Prometheus labels, made once: for latency, and for requests by outcome. */
+  labels: { model: string; version: string };
+  outcomeLabels: Record<'ok' | 'error', { model: string; version: string; outcome: string }>;
+  windows: WindowSeries;
+}
+
+/** A model as this replica serves it: its route, worked out for the request path. */
+interface ServedModel {
+  model: string;
+  route: Route;
+  /** The weighted versions that are loaded and verified; the others get no traffic. */
+  split: WeightedSplit<ServedVersion>;
+  /** Null when the route mirrors nothing or its shadow version is not loaded. */
+  shadow: { target: ServedVersion; percent: number } | null;
 }
 
 interface Prediction {
@@ -98,6 +122,8 @@ export class Gateway {
   readonly app: FastifyInstance;
   private readonly routes = new Map<string, Route>();
   private readonly faults = new Map<string, Fault>();
+  /** `routes` with runtimes and faults resolved, rebuilt by every poll that reads them. */
+  private readonly served = new Map<string, ServedModel>();
   private readonly runtimes: RuntimeCache;
   private readonly windows: MetricWindows;
   private readonly shadow: ShadowPool;
@@ -216,6 +242,7 @@ export class Gateway {
         latencyMs: fault.latency_ms,
         errorRate: fault.error_rate,
       });
+    for (const model of this.routes.keys()) this.served.set(model, this.serve(model));
 
     for (const route of desired) {
       const current = this.routes.get(route.model);
@@ -223,6 +250,7 @@ export class Gateway {
         // Load first, then switch: a new split never points at a version still loading.
         await this.runtimes.ensure(route.model, versionsOf(route));
         this.routes.set(route.model, route);
+        this.served.set(route.model, this.serve(route.model));
         this.generationGauge.set({ model: route.model }, route.generation);
         this.options.logger.info(
           {
@@ -246,6 +274,35 @@ export class Gateway {
         ),
       }).catch(() => undefined);
     }
+  }
+
+  private serve(model: string): ServedModel {
+    const route = this.routes.get(model)!;
+    const versions = new Map<number, ServedVersion | null>();
+    const servedVersion = (version: number): ServedVersion | null => {
+      if (versions.has(version)) return versions.get(version)!;
+      const runtime = this.runtimes.get(model, version);
+      const served = runtime && {
+        version,
+        runtime,
+        fault: this.faults.get(`${model}/${version}`) ?? null,
+        labels: { model, version: String(version) },
+        outcomeLabels: {
+          ok: { model, version: String(version), outcome: 'ok' },
+          error: { model, version: String(version), outcome: 'error' },
+        },
+        windows: this.windows.seriesOf(model, version),
+      };
+      versions.set(version, served);
+      return served;
+    };
+    const target = route.shadow && servedVersion(route.shadow.version);
+    return {
+      model,
+      route,
+      split: splitOf(route, servedVersion),
+      shadow: target ? { target, percent: route.shadow!.percent } : null,
+    };
   }
 
   private async flush(nowMs = Date.now()): Promise<void> {
@@ -306,94 +363,82 @@ export class Gateway {
     if (late.length > 0) await this.storeLateFeedback(late).catch(() => undefined);
   }
 
-  private predictOne(
-    model: string,
-    route: Route,
-    features: EmailFeatures,
-    stickyKey: string | undefined,
-  ) {
+  /** One e-mail's answer, and how long a latency drill on its version holds it; null: no version is ready. */
+  private predictOne(served: ServedModel, email: EmailFeatures, stickyKey: string | undefined) {
+    const { model, route } = served;
     const draw =
       stickyKey && route.sticky ? stickyDraw(stickyKey, route.generation) : Math.random();
-    const version = pickVersion(route, draw, (v) => this.runtimes.get(model, v) !== null);
-    if (version === null) return null;
-    const runtime = this.runtimes.get(model, version)!;
+    const answering = pickFrom(served.split, draw);
+    if (answering === null) return null;
+    const { version, runtime, fault } = answering;
+    const delayMs = fault?.latencyMs ?? 0;
     const started = performance.now();
-    const fault = this.faults.get(`${model}/${version}`);
     if (fault && fault.errorRate > 0 && Math.random() < fault.errorRate) {
-      this.observe(model, version, started, 'error', null);
-      return { version, error: `injected fault on ${model} v${version}` };
+      this.observe(answering, started, 'error', null);
+      return { answer: { version, error: `injected fault on ${model} v${version}` }, delayMs };
     }
-    const { label, spamProbability } = runtime.predict(features);
+    const vector = runtime.featurize(email);
+    const { label, spamProbability } = runtime.predictVector(vector);
     const id = randomUUID();
-    const at = Date.now();
-    this.remember(id, { model, version, label, at });
-    this.observe(model, version, started, 'ok', label, fault?.latencyMs ?? 0);
+    this.remember({ id, model, version, label, at: Date.now() });
+    this.observe(answering, started, 'ok', label);
 
-    const shadow = route.shadow;
-    if (shadow && shadow.version !== version && Math.random() * 100 < shadow.percent) {
-      const shadowRuntime = this.runtimes.get(model, shadow.version);
-      const shadowFault = this.faults.get(`${model}/${shadow.version}`);
-      const compare = (agreed: boolean): void =>
-        this.windows.record(model, shadow.version, Date.now(), (counts) => {
-          if (agreed) counts.shadowAgree += 1;
-          else counts.shadowDisagree += 1;
-        });
-      if (!shadowRuntime) {
-        // Not loaded or not verified: it gets no copies.
-      } else if (
-        shadowFault &&
-        shadowFault.errorRate > 0 &&
-        Math.random() < shadowFault.errorRate
-      ) {
+    const shadow = served.shadow;
+    if (shadow && shadow.target.version !== version && Math.random() * 100 < shadow.percent) {
+      const { target } = shadow;
+      const compare = (agreed: boolean): void => {
+        const counts = target.windows.at(Date.now());
+        if (agreed) counts.shadowAgree += 1;
+        else counts.shadowDisagree += 1;
+      };
+      if (target.fault && target.fault.errorRate > 0 && Math.random() < target.fault.errorRate) {
         // A fault drill reaches shadow copies too: a copy that fails gave no answer to agree with.
         compare(false);
       } else {
-        this.shadow.offer(shadowRuntime, features, (shadowLabel) => compare(shadowLabel === label));
+        // A shadow that reads the same features scores the primary's vector, not the text again.
+        const input =
+          target.runtime.featureKey === runtime.featureKey ? { vector } : { email };
+        this.shadow.offer(target.runtime, input, (shadowLabel) => compare(shadowLabel === label));
       }
     }
-    return { predictionId: id, version, label, spamProbability };
+    return { answer: { predictionId: id, version, label, spamProbability }, delayMs };
   }
 
   private observe(
-    model: string,
-    version: number,
+    served: ServedVersion,
     startedMs: number,
     outcome: 'ok' | 'error',
     label: 'spam' | 'ham' | null,
-    addedLatencyMs = 0,
   ): void {
+    const addedLatencyMs = outcome === 'ok' ? (served.fault?.latencyMs ?? 0) : 0;
     const seconds = (performance.now() - startedMs + addedLatencyMs) / 1000;
-    this.requestsTotal.inc({ model, version: String(version), outcome });
-    this.latency.observe({ model, version: String(version) }, seconds);
-    this.windows.record(model, version, Date.now(), (counts) => {
-      counts.requests += 1;
-      if (outcome === 'error') counts.errors += 1;
-      counts.latencyBuckets[bucketIndex(seconds)]! += 1;
-      if (label === 'spam') counts.predictedSpam += 1;
-      if (label === 'ham') counts.predictedHam += 1;
-    });
+    this.requestsTotal.inc(served.outcomeLabels[outcome]);
+    this.latency.observe(served.labels, seconds);
+    const counts = served.windows.at(Date.now());
+    counts.requests += 1;
+    if (outcome === 'error') counts.errors += 1;
+    counts.latencyBuckets[bucketIndex(seconds)]! += 1;
+    if (label === 'spam') counts.predictedSpam += 1;
+    if (label === 'ham') counts.predictedHam += 1;
   }
 
-  private remember(id: string, prediction: Prediction): void {
-    const entry = { id, ...prediction };
-    this.recent.set(id, entry);
-    this.unsavedPredictions.push(entry);
+  private remember(prediction: Prediction & { id: string }): void {
+    this.recent.set(prediction.id, prediction);
+    this.unsavedPredictions.push(prediction);
     if (this.recent.size > RECENT_PREDICTIONS) this.recent.delete(this.recent.keys().next().value!);
   }
 
   private buildApp(): FastifyInstance {
     // A batch of up to 1000 e-mails can be tens of MB.
-    const app = Fastify({
-      bodyLimit: 32 * 1024 * 1024,
-      loggerInstance: this.options.logger.child(
-        { component: 'gateway' },
-        { level: 'warn' },
-      ) as FastifyBaseLogger,
-    });
+    // No fastify logger: it would log each request (below the level we keep) and make a
+    // child logger for each, which costs every request; what fails is logged here instead.
+    const app = Fastify({ bodyLimit: 32 * 1024 * 1024 });
+    const log = this.options.logger.child({ component: 'gateway', replicaId: this.replicaId });
 
-    app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
       const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
-      if (status === 500) reply.log.error({ err: error }, 'request failed');
+      if (status === 500)
+        log.error({ err: error, method: request.method, url: request.url }, 'request failed');
       return reply.status(status).send({
         error: {
           type: status === 500 ? 'Internal' : 'BadRequest',
@@ -412,18 +457,20 @@ export class Gateway {
           },
         });
       const { model } = request.params;
-      const route = this.routes.get(model);
-      if (!route)
+      const served = this.served.get(model);
+      if (!served)
         return reply.status(404).send({
           error: { type: 'NotFound', message: `model ${model} has no route on this gateway` },
         });
 
+      const { route } = served;
       const inputs = parsed.data.input ? [parsed.data.input] : parsed.data.inputs!;
       const stickyKey = request.headers[STICKY_HEADER] as string | undefined;
       const answers = [];
+      let delayMs = 0;
       for (const input of inputs) {
-        const answer = this.predictOne(model, route, input, stickyKey);
-        if (answer === null)
+        const predicted = this.predictOne(served, input, stickyKey);
+        if (predicted === null)
           return reply.status(503).send({
             error: {
               type: 'Unavailable',
@@ -432,12 +479,11 @@ export class Gateway {
                 : `no version of ${model} in route generation ${route.generation} is ready`,
             },
           });
-        answers.push(answer);
+        answers.push(predicted.answer);
+        delayMs = Math.max(delayMs, predicted.delayMs);
       }
-      const maxLatency = Math.max(
-        ...answers.map((answer) => this.faults.get(`${model}/${answer.version}`)?.latencyMs ?? 0),
-      );
-      if (maxLatency > 0) await new Promise((resolve) => setTimeout(resolve, maxLatency));
+      // A latency drill holds the whole answer for the slowest version in it.
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const failed = answers.find((answer) => 'error' in answer);
       if (failed && 'error' in failed)
         return reply.status(500).send({
@@ -473,10 +519,9 @@ export class Gateway {
         });
       const { prediction } = claim;
       const correct = prediction.label === parsed.data.label;
-      this.windows.record(prediction.model, prediction.version, Date.now(), (counts) => {
-        if (correct) counts.feedbackCorrect += 1;
-        else counts.feedbackIncorrect += 1;
-      });
+      const counts = this.windows.seriesOf(prediction.model, prediction.version).at(Date.now());
+      if (correct) counts.feedbackCorrect += 1;
+      else counts.feedbackIncorrect += 1;
       return {
         predictionId: parsed.data.predictionId,
         model: prediction.model,

@@ -1,7 +1,16 @@
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { Db } from '../lib/db/db.js';
 import type { EmailFeatures } from '../lib/corpus/email-row.js';
-import { classify, decodeModel, type LinearModel } from '../lib/model/logistic-regression.js';
+import type { SparseVector } from '../lib/model/features.js';
+import {
+  classify,
+  classifyVector,
+  decodeModel,
+  featureKey,
+  featurizeFor,
+  type Classification,
+  type LinearModel,
+} from '../lib/model/logistic-regression.js';
 import type { VersionState } from '../lib/serving/route-store.js';
 
 /** A loaded, verified model version, ready to answer. */
@@ -12,7 +21,31 @@ export interface Runtime {
   threshold: number;
   /** The decoded model, verified: what a shadow worker thread is given to answer with. */
   linear: LinearModel;
-  predict(features: EmailFeatures): { label: 'spam' | 'ham'; spamProbability: number };
+  /** Runtimes with the same key read the same vector: one featurized input serves both. */
+  featureKey: string;
+  featurize(features: EmailFeatures): SparseVector;
+  predictVector(vector: SparseVector): Classification;
+  predict(features: EmailFeatures): Classification;
+}
+
+/** The runtime of a decoded, verified model. */
+export function runtimeOf(
+  model: string,
+  version: number,
+  artifactDigest: string,
+  linear: LinearModel,
+): Runtime {
+  return {
+    model,
+    version,
+    artifactDigest,
+    threshold: linear.params.threshold,
+    linear,
+    featureKey: featureKey(linear),
+    featurize: (features) => featurizeFor(linear, features),
+    predictVector: (vector) => classifyVector(linear, vector),
+    predict: (features) => classify(linear, features),
+  };
 }
 
 type Entry =
@@ -80,15 +113,8 @@ export class RuntimeCache {
     if (!row || row.status === 'deleted')
       throw new Error(`${model} v${version} is not in the registry`);
     // get() verifies the digest: a corrupt or swapped artifact never serves.
-    const linear: LinearModel = decodeModel(await this.store.get(row.artifact_digest));
-    return {
-      model,
-      version,
-      artifactDigest: row.artifact_digest,
-      threshold: linear.params.threshold,
-      linear,
-      predict: (features) => classify(linear, features),
-    };
+    const linear = decodeModel(await this.store.get(row.artifact_digest));
+    return runtimeOf(model, version, row.artifact_digest, linear);
   }
 }
 

@@ -1,13 +1,20 @@
 import { Worker } from 'node:worker_threads';
 import type { EmailFeatures } from '../lib/corpus/email-row.js';
 import type { Logger } from '../lib/logger.js';
+import type { SparseVector } from '../lib/model/features.js';
 import type { LinearModel } from '../lib/model/logistic-regression.js';
 import type { Runtime } from './runtime-cache.js';
+
+/**
+ * A copy to answer: the e-mail, or the vector the primary already made of it when the
+ * shadow reads the same features (the worker then only scores it).
+ */
+export type ShadowInput = { email: EmailFeatures } | { vector: SparseVector };
 
 /** What the gateway sends its shadow worker: a model once, then copies to answer. */
 export type ShadowMessage =
   | { type: 'load'; digest: string; linear: LinearModel }
-  | { type: 'predict'; id: number; digest: string; features: EmailFeatures };
+  | ({ type: 'predict'; id: number; digest: string } & ShadowInput);
 
 export type ShadowAnswer = { id: number; label: 'spam' | 'ham' } | { id: number; error: string };
 
@@ -34,29 +41,31 @@ export class ShadowPool {
     private readonly retryAfterMs = 5_000,
   ) {}
 
-  /** Sends a copy of `features` to `runtime` off the request path; false when dropped. */
-  offer(
-    runtime: Runtime,
-    features: EmailFeatures,
-    onLabel: (label: 'spam' | 'ham') => void,
-  ): boolean {
+  /** Sends a copy of `input` to `runtime` off the request path; false when dropped. */
+  offer(runtime: Runtime, input: ShadowInput, onLabel: (label: 'spam' | 'ham') => void): boolean {
     const worker = this.waiting.size < this.limit ? this.currentWorker() : null;
     if (!worker) {
       this.dropped += 1;
       return false;
     }
     if (!this.given.has(runtime.artifactDigest)) {
-      this.post(worker, { type: 'load', digest: runtime.artifactDigest, linear: runtime.linear });
+      const load: ShadowMessage = {
+        type: 'load',
+        digest: runtime.artifactDigest,
+        linear: runtime.linear,
+      };
+      worker.postMessage(load);
       this.given.add(runtime.artifactDigest);
     }
     this.nextId += 1;
     this.waiting.set(this.nextId, onLabel);
-    this.post(worker, {
+    const message: ShadowMessage = {
       type: 'predict',
       id: this.nextId,
       digest: runtime.artifactDigest,
-      features,
-    });
+      ...input,
+    };
+    worker.postMessage(message);
     return true;
   }
 
@@ -70,10 +79,6 @@ export class ShadowPool {
     this.worker = null;
     await worker?.terminate();
     this.waiting.clear();
-  }
-
-  private post(worker: Worker, message: ShadowMessage): void {
-    worker.postMessage(message);
   }
 
   private currentWorker(): Worker | null {

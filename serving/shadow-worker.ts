@@ -1,7 +1,7 @@
 // The shadow worker thread: answers shadow copies with the models the gateway gives it, off
 // the gateway's event loop. It holds no state but those models.
 import { parentPort } from 'node:worker_threads';
-import { classify, type LinearModel } from '../lib/model/logistic-regression.js';
+import { classify, classifyVector, type LinearModel } from '../lib/model/logistic-regression.js';
 import type { ShadowAnswer, ShadowMessage } from './shadow-pool.js';
 
 const port = parentPort;
@@ -14,8 +14,9 @@ port.on('message', (message: ShadowMessage) => {
     return;
   }
   const model = models.get(message.digest);
-  const answer: ShadowAnswer = model
-    ? { id: message.id, label: classify(model, message.features).label }
-    : { id: message.id, error: `model ${message.digest} was not given to this worker` };
+  let answer: ShadowAnswer;
+  if (!model) answer = { id: message.id, error: `model ${message.digest} was not given to this worker` };
+  else if ('vector' in message) answer = { id: message.id, label: classifyVector(model, message.vector).label };
+  else answer = { id: message.id, label: classify(model, message.email).label };
   port.postMessage(answer);
 });

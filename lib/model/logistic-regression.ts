@@ -117,15 +117,35 @@ function sigmoid(x: number): number {
 
 /** Probability that `email` is spam under `model`. */
 export function predictSpamProbability(model: LinearModel, email: EmailFeatures): number {
-  return sigmoid(score(featurize(email, model.params.hashBits), model.weights, model.bias));
+  return sigmoid(score(featurizeFor(model, email), model.weights, model.bias));
+}
+
+export interface Classification {
+  label: 'spam' | 'ham';
+  spamProbability: number;
 }
 
 /** The model's answer for `email`: its spam probability and the label its threshold gives. */
-export function classify(
-  model: LinearModel,
-  email: EmailFeatures,
-): { label: 'spam' | 'ham'; spamProbability: number } {
-  const spamProbability = predictSpamProbability(model, email);
+export function classify(model: LinearModel, email: EmailFeatures): Classification {
+  return classifyVector(model, featurizeFor(model, email));
+}
+
+/**
+ * Which features a model reads: two models with the same key give the same vector for an
+ * e-mail, so one featurized input serves both (a primary and its shadow).
+ */
+export function featureKey(model: LinearModel): string {
+  return `${model.tokenizer}/${model.params.hashBits}`;
+}
+
+/** The vector `model` reads for `email`. */
+export function featurizeFor(model: LinearModel, email: EmailFeatures): SparseVector {
+  return featurize(email, model.params.hashBits);
+}
+
+/** The model's answer for an e-mail already featurized for it (see featureKey). */
+export function classifyVector(model: LinearModel, vector: SparseVector): Classification {
+  const spamProbability = sigmoid(score(vector, model.weights, model.bias));
   return { label: spamProbability >= model.params.threshold ? 'spam' : 'ham', spamProbability };
 }
 

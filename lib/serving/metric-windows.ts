@@ -38,9 +38,51 @@ export function emptyCounts(): WindowCounts {
   };
 }
 
+/** The latency bucket of `seconds`: the first whose upper bound holds it, or +Inf. */
 export function bucketIndex(seconds: number): number {
-  const index = LATENCY_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
-  return index === -1 ? LATENCY_BUCKETS_SECONDS.length : index;
+  for (let i = 0; i < LATENCY_BUCKETS_SECONDS.length; i++) {
+    if (seconds <= LATENCY_BUCKETS_SECONDS[i]!) return i;
+  }
+  return LATENCY_BUCKETS_SECONDS.length;
+}
+
+/**
+ * The open windows of one model version. The gateway holds one per version it serves, so
+ * that counting a request finds its window without building a key: the current second's
+ * window is kept at hand.
+ */
+export class WindowSeries {
+  /** Windows by the start of their second; at most a few are open at a time. */
+  readonly open = new Map<number, WindowRow>();
+  private current: WindowRow | null = null;
+
+  constructor(
+    readonly model: string,
+    readonly version: number,
+  ) {}
+
+  /** The window of `atMs`'s second, to add to; made when it is the first count of that second. */
+  at(atMs: number): WindowRow {
+    const windowStartMs = atMs - (atMs % 1000);
+    if (this.current?.windowStartMs === windowStartMs) return this.current;
+    let row = this.open.get(windowStartMs);
+    if (!row) {
+      row = { model: this.model, version: this.version, windowStartMs, ...emptyCounts() };
+      this.open.set(windowStartMs, row);
+    }
+    this.current = row;
+    return row;
+  }
+
+  /** Hands out the windows whose second began before `startMs`; they stop being open. */
+  takeBefore(startMs: number, into: WindowRow[]): void {
+    for (const [windowStartMs, row] of this.open) {
+      if (windowStartMs >= startMs) continue;
+      into.push(row);
+      this.open.delete(windowStartMs);
+      if (this.current === row) this.current = null;
+    }
+  }
 }
 
 /**
@@ -51,39 +93,30 @@ export function bucketIndex(seconds: number): number {
  * dropped and counted in `lostWindows`.
  */
 export class MetricWindows {
-  private readonly open = new Map<string, WindowRow>();
+  private readonly series = new Map<string, WindowSeries>();
   private pending: WindowRow[] = [];
   lostWindows = 0;
 
   constructor(private readonly maxWindows = 10_000) {}
 
-  /** Adds to the window of `atMs`'s second for this model version. */
-  record(
-    model: string,
-    version: number,
-    atMs: number,
-    update: (counts: WindowCounts) => void,
-  ): void {
-    const windowStartMs = Math.floor(atMs / 1000) * 1000;
-    const key = `${model}\u0000${version}\u0000${windowStartMs}`;
-    let row = this.open.get(key);
-    if (!row) {
-      row = { model, version, windowStartMs, ...emptyCounts() };
-      this.open.set(key, row);
+  /** The series of one model version, made on first use; callers on a hot path keep it. */
+  seriesOf(model: string, version: number): WindowSeries {
+    const key = `${model}\u0000${version}`;
+    let series = this.series.get(key);
+    if (!series) {
+      series = new WindowSeries(model, version);
+      this.series.set(key, series);
     }
-    update(row);
+    return series;
   }
 
   /** Closed windows (their second ended before `nowMs`), oldest first; they leave the buffer. */
   takeClosed(nowMs: number): WindowRow[] {
-    const currentStart = Math.floor(nowMs / 1000) * 1000;
-    for (const [key, row] of this.open) {
-      if (row.windowStartMs < currentStart) {
-        this.pending.push(row);
-        this.open.delete(key);
-      }
-    }
-    const taken = this.pending;
+    const currentStart = nowMs - (nowMs % 1000);
+    const closed: WindowRow[] = [];
+    for (const series of this.series.values()) series.takeBefore(currentStart, closed);
+    closed.sort((a, b) => a.windowStartMs - b.windowStartMs);
+    const taken = [...this.pending, ...closed];
     this.pending = [];
     return taken;
   }
@@ -93,16 +126,13 @@ export class MetricWindows {
    * within one flush interval; the final write after the second ends replaces them.
    */
   peekOpen(): WindowRow[] {
-    return [...this.open.values()].map((row) => ({
-      ...row,
-      latencyBuckets: [...row.latencyBuckets],
-    }));
+    return this.openRows().map((row) => ({ ...row, latencyBuckets: [...row.latencyBuckets] }));
   }
 
   /** Puts windows back after a failed flush, keeping at most `maxWindows` (newest win). */
   giveBack(rows: WindowRow[]): void {
     this.pending = [...rows, ...this.pending];
-    const excess = this.pending.length + this.open.size - this.maxWindows;
+    const excess = this.pending.length + this.openRows().length - this.maxWindows;
     if (excess > 0) {
       this.pending.splice(0, excess);
       this.lostWindows += excess;
@@ -110,6 +140,10 @@ export class MetricWindows {
   }
 
   get bufferedWindows(): number {
-    return this.pending.length + this.open.size;
+    return this.pending.length + this.openRows().length;
+  }
+
+  private openRows(): WindowRow[] {
+    return [...this.series.values()].flatMap((series) => [...series.open.values()]);
   }
 }

@@ -49,29 +49,62 @@ export function versionsOf(route: Route): number[] {
 }
 
 /**
- * Picks the version that answers a request. `draw` is in [0, 1): a random number, or a
- * hash of the sticky key and route generation so one key keeps its version within a
- * generation. Only `ready` versions take traffic; their weights are rescaled. Null when
- * no weighted version is ready.
+ * A route's split over the versions that can answer, worked out once per change of route,
+ * readiness or fault, so that picking on the request path is a walk over a short array.
+ * `entries` are the weighted versions that are ready, by version number, each with what
+ * `ready` returned for it.
  */
+export interface WeightedSplit<T> {
+  entries: T[];
+  /** Running totals of basis points: entries[i] takes draws below cumulative[i] / total. */
+  cumulative: number[];
+  total: number;
+}
+
+/**
+ * The split of `route` over the versions for which `ready` gives a value (a loaded
+ * runtime, say); weights of versions that are not ready are left out and the rest rescaled.
+ */
+export function splitOf<T>(route: Route, ready: (version: number) => T | null): WeightedSplit<T> {
+  const versions = Object.entries(route.weights)
+    .map(([version, bp]) => ({ version: Number(version), bp }))
+    .filter((entry) => entry.bp > 0)
+    .sort((a, b) => a.version - b.version);
+  const split: WeightedSplit<T> = { entries: [], cumulative: [], total: 0 };
+  for (const { version, bp } of versions) {
+    const value = ready(version);
+    if (value === null) continue;
+    split.total += bp;
+    split.entries.push(value);
+    split.cumulative.push(split.total);
+  }
+  return split;
+}
+
+/**
+ * The entry that answers a request. `draw` is in [0, 1): a random number, or a hash of the
+ * sticky key and route generation so one key keeps its version within a generation. Null
+ * when no weighted version is ready.
+ */
+export function pickFrom<T>(split: WeightedSplit<T>, draw: number): T | null {
+  if (split.total === 0) return null;
+  const point = draw * split.total;
+  for (let i = 0; i < split.entries.length; i++) {
+    if (point < split.cumulative[i]!) return split.entries[i]!;
+  }
+  return split.entries[split.entries.length - 1]!;
+}
+
+/** The version of `route` that answers `draw`, among the `ready` ones (splitOf, then pickFrom). */
 export function pickVersion(
   route: Route,
   draw: number,
   ready: (version: number) => boolean,
 ): number | null {
-  const candidates = Object.entries(route.weights)
-    .map(([version, bp]) => ({ version: Number(version), bp }))
-    .filter((entry) => entry.bp > 0 && ready(entry.version))
-    .sort((a, b) => a.version - b.version);
-  const total = candidates.reduce((sum, entry) => sum + entry.bp, 0);
-  if (total === 0) return null;
-
-  let remaining = draw * total;
-  for (const entry of candidates) {
-    remaining -= entry.bp;
-    if (remaining < 0) return entry.version;
-  }
-  return candidates.at(-1)!.version;
+  return pickFrom(
+    splitOf(route, (version) => (ready(version) ? version : null)),
+    draw,
+  );
 }
 
 /** A stable draw in [0, 1) for a sticky key within one route generation. */

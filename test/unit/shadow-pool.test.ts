@@ -7,7 +7,7 @@ import {
   MODEL_FORMAT,
   type LinearModel,
 } from '../../lib/model/logistic-regression.js';
-import type { Runtime } from '../../serving/runtime-cache.js';
+import { runtimeOf } from '../../serving/runtime-cache.js';
 import { ShadowPool } from '../../serving/shadow-pool.js';
 
 const params = LogisticRegressionParamsSchema.parse({ hashBits: 12 });
@@ -21,15 +21,7 @@ const linear: LinearModel = {
   bias: -0.2,
   weights: Float32Array.from({ length: 2 ** params.hashBits }, (_, i) => ((i * 7919) % 13) / 6 - 1),
 };
-const runtimeOf = (model: LinearModel, digest: string): Runtime => ({
-  model: 'm',
-  version: 1,
-  artifactDigest: digest,
-  threshold: model.params.threshold,
-  linear: model,
-  predict: (features) => classify(model, features),
-});
-const runtime = runtimeOf(linear, 'sha256:good');
+const runtime = runtimeOf('m', 1, 'sha256:good', linear);
 const emails = [
   { subject: 'WIN A PRIZE NOW', from: 'promo@example.com', body: 'click here, free money' },
   { subject: 'minutes of the meeting', from: 'alice@example.org', body: 'see the notes attached' },
@@ -51,7 +43,7 @@ describe('ShadowPool', () => {
     const shadow = pool(3);
     const answers: Array<{ index: number; label: string }> = [];
     const offered = [0, 1, 2, 0, 1].map((index) =>
-      shadow.offer(runtime, emails[index]!, (label) => answers.push({ index, label })),
+      shadow.offer(runtime, { email: emails[index]! }, (label) => answers.push({ index, label })),
     );
 
     expect(offered).toEqual([true, true, true, false, false]);
@@ -63,20 +55,49 @@ describe('ShadowPool', () => {
     expect(shadow.depth).toBe(0);
   });
 
+  it('scores the vector the primary already made as it scores the e-mail', async () => {
+    const shadow = pool(10);
+    const answers: Array<{ index: number; label: string }> = [];
+    // A second model with the weights' signs flipped, given only vectors.
+    const flipped = runtimeOf('m', 2, 'sha256:flipped', {
+      ...linear,
+      bias: -linear.bias,
+      weights: linear.weights.map((weight) => -weight),
+    });
+    for (const [index, email] of emails.entries()) {
+      const vector = flipped.featurize(email);
+      expect(shadow.offer(flipped, { vector }, (label) => answers.push({ index, label }))).toBe(
+        true,
+      );
+    }
+
+    await expect.poll(() => answers.length, { timeout: 15_000 }).toBe(emails.length);
+    expect(answers.sort((a, b) => a.index - b.index)).toEqual(
+      emails.map((email, index) => ({ index, label: flipped.predict(email).label })),
+    );
+    // The flipped model disagrees with the first on some e-mail, so the answers are its own.
+    expect(
+      emails.some((email) => flipped.predict(email).label !== runtime.predict(email).label),
+    ).toBe(true);
+  });
+
   it('counts the copies a dead worker held as dropped, and starts another after a pause', async () => {
     const shadow = pool(10, 500);
     // A model the worker cannot apply: its handler throws and the thread dies.
-    const broken = runtimeOf({ ...linear, weights: undefined as unknown as Float32Array }, 'bad');
-    expect(shadow.offer(broken, emails[0]!, () => undefined)).toBe(true);
+    const broken = runtimeOf('m', 1, 'bad', {
+      ...linear,
+      weights: undefined as unknown as Float32Array,
+    });
+    expect(shadow.offer(broken, { email: emails[0]! }, () => undefined)).toBe(true);
     await expect.poll(() => shadow.dropped, { timeout: 15_000 }).toBe(1);
 
     // Within the pause no worker is started: the copy is dropped, not queued.
-    expect(shadow.offer(runtime, emails[0]!, () => undefined)).toBe(false);
+    expect(shadow.offer(runtime, { email: emails[0]! }, () => undefined)).toBe(false);
     expect(shadow.dropped).toBe(2);
 
     await new Promise((resolve) => setTimeout(resolve, 600));
     const labels: string[] = [];
-    expect(shadow.offer(runtime, emails[1]!, (label) => labels.push(label))).toBe(true);
+    expect(shadow.offer(runtime, { email: emails[1]! }, (label) => labels.push(label))).toBe(true);
     await expect
       .poll(() => labels, { timeout: 15_000 })
       .toEqual([classify(linear, emails[1]!).label]);

@@ -1,0 +1,85 @@
+// HTTP load for the benchmarks, from vegeta (a Go load generator, installed by
+// `node scripts/bootstrap.mjs --bench` into .tools/bin): a process of its own that costs the
+// two cores here far less than a Node client, and paces an open-loop rate by the clock, so a
+// slow answer shows as latency and never as a lower rate.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const VEGETA = path.resolve('.tools/bin/vegeta');
+
+export interface LoadResult {
+  /** Answers per second, successful or not. */
+  rate: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Requests that failed or answered other than 200. */
+  errors: number;
+}
+
+/**
+ * Writes vegeta targets (its JSON line format) that POST each body to `url` in turn; the
+ * attack goes round them, so every request of a run is one of these bodies.
+ */
+export function writeTargets(file: string, url: string, bodies: string[]): void {
+  const lines = bodies.map((body) =>
+    JSON.stringify({
+      method: 'POST',
+      url,
+      header: { 'Content-Type': ['application/json'] },
+      body: Buffer.from(body).toString('base64'),
+    }),
+  );
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+/**
+ * Sends the targets for `seconds`: at `rate` requests a second, evenly paced, or, with
+ * `connections`, as fast as that many connections answer (each waits for its answer).
+ */
+export async function attack(
+  targetsFile: string,
+  seconds: number,
+  pace: { rate: number } | { connections: number },
+): Promise<LoadResult> {
+  if (!fs.existsSync(VEGETA))
+    throw new Error(`${VEGETA} is missing; run \`node scripts/bootstrap.mjs --bench\` first`);
+  const rateArgs =
+    'rate' in pace
+      ? [`-rate=${pace.rate}/1s`]
+      : ['-rate=0', `-workers=${pace.connections}`, `-max-workers=${pace.connections}`];
+  const results = path.join(path.dirname(targetsFile), `results-${process.pid}.bin`);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      VEGETA,
+      ['attack', '-format=json', `-targets=${targetsFile}`, `-duration=${seconds}s`, `-output=${results}`, ...rateArgs],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`vegeta attack exited with ${code}`)),
+    );
+  });
+  const { stdout } = await run(VEGETA, ['report', '-type=json', results], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  fs.rmSync(results, { force: true });
+  const report = JSON.parse(stdout) as {
+    latencies: { '50th': number; '99th': number; max: number };
+    rate: number;
+    duration: number;
+    requests: number;
+    status_codes: Record<string, number>;
+  };
+  const ms = (nanoseconds: number): number => nanoseconds / 1e6;
+  return {
+    rate: report.requests / (report.duration / 1e9),
+    p50Ms: ms(report.latencies['50th']),
+    p99Ms: ms(report.latencies['99th']),
+    maxMs: ms(report.latencies.max),
+    errors: report.requests - (report.status_codes['200'] ?? 0),
+  };
+}
