@@ -40,7 +40,9 @@ async function main(): Promise<void> {
       await db.close();
     };
   } else {
-    throw new Error('usage: bench-server bare <artifact root> <digest> | gateway <database url> <artifact root>');
+    throw new Error(
+      'usage: bench-server bare <artifact root> <digest> | gateway <database url> <artifact root>',
+    );
   }
 
   process.stdout.write(`${JSON.stringify({ url })}\n`);

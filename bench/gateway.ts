@@ -6,8 +6,13 @@
 // alternating sides so that drift on the machine hits both alike; the medians of the
 // per-round figures are printed, each round in brackets. Throughput is 10 connections at
 // full speed; latency is an open-loop load paced evenly at BENCH_RATE req/s (500, the goal's
-// rate). BENCH_VERBOSE=1 prints every run; BENCH_PROFILE=<dir> profiles both servers. Figures are for reading, never asserted.
-import { spawn, type ChildProcess } from 'node:child_process';
+// rate). BENCH_VERBOSE=1 prints every run; BENCH_NODE_FLAGS='--cpu-prof' profiles both servers.
+//
+// On a machine of two or more cores the server measured runs alone on the last core, and
+// this process, PostgreSQL and vegeta on the others (taskset), so that the load generator
+// competes with neither side for the server's core and the figures compare the servers'
+// own work. BENCH_PIN=0 turns that off. Figures are for reading, never asserted.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,27 +28,41 @@ import { heldOutEmails } from '../client/replay.js';
 import { registerTrainedVersion } from '../test/fixtures/trained-version.js';
 import { attack, writeTargets, type LoadResult } from './load.js';
 
+const CORES = os.availableParallelism();
+const PIN = process.env.BENCH_PIN !== '0' && CORES >= 2 && hasTaskset();
+const SERVER_CORE = String(CORES - 1);
+const OTHER_CORES = `0-${CORES - 2}`;
+
+function hasTaskset(): boolean {
+  return spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+}
+
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
 
 /** Starts bench/bench-server.ts with `args`; resolves with its URL once it listens. */
 async function startServer(args: string[]): Promise<{ url: string; child: ChildProcess }> {
-  // BENCH_PROFILE=<dir>: each server writes a V8 CPU profile there when it stops.
-  const profile = process.env.BENCH_PROFILE
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
-    : [];
-  const child = spawn(
+  // BENCH_NODE_FLAGS: node flags for both servers, e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'.
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const command = [
     process.execPath,
-    [...profile, '--import', 'tsx', path.resolve('bench/bench-server.ts'), ...args],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
+    ...nodeFlags,
+    '--import',
+    'tsx',
+    path.resolve('bench/bench-server.ts'),
+    ...args,
+  ];
+  const pinned = PIN ? ['taskset', '-c', SERVER_CORE, ...command] : command;
+  const child = spawn(pinned[0]!, pinned.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! });
   for await (const line of lines) return { url: (JSON.parse(line) as { url: string }).url, child };
   throw new Error(`bench-server ${args[0]} exited before it listened`);
 }
 
 async function main(): Promise<void> {
+  // What this process starts from here on (PostgreSQL, vegeta) inherits the other cores.
+  if (PIN) spawnSync('taskset', ['-pc', OTHER_CORES, String(process.pid)], { stdio: 'ignore' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-bench-gw-'));
   const artifactRoot = path.join(dir, 'artifacts');
   const server = await startPostgres();
@@ -92,7 +111,9 @@ async function main(): Promise<void> {
     );
     for (;;) {
       const answer = await fetch(`${gateway.url}/v1/models/bench/route`);
-      const served = answer.ok ? ((await answer.json()) as { route: { generation: number } }) : null;
+      const served = answer.ok
+        ? ((await answer.json()) as { route: { generation: number } })
+        : null;
       if (served?.route.generation === generation) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -157,6 +178,11 @@ async function main(): Promise<void> {
   );
   console.log(
     `gateway vs bare fastify with the same runtime, ${bodies.length} held-out e-mails in turn (${SECONDS} s per run, median of ${ROUNDS} rounds; each round in brackets)`,
+  );
+  console.log(
+    PIN
+      ? `  servers on core ${SERVER_CORE}; PostgreSQL, vegeta and this process on ${OTHER_CORES}`
+      : '  not pinned to cores: servers, PostgreSQL and vegeta share them',
   );
   console.log(
     `  max throughput (10 connections)  bare ${Math.round(median((r) => r.bareMax!.rate))} req/s  gateway ${Math.round(median((r) => r.gatewayMax!.rate))} req/s  ratio ${figure((r) => r.gatewayMax!.rate / r.bareMax!.rate)} (goal >= 0.85)`,

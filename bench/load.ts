@@ -55,7 +55,14 @@ export async function attack(
   await new Promise<void>((resolve, reject) => {
     const child = spawn(
       VEGETA,
-      ['attack', '-format=json', `-targets=${targetsFile}`, `-duration=${seconds}s`, `-output=${results}`, ...rateArgs],
+      [
+        'attack',
+        '-format=json',
+        `-targets=${targetsFile}`,
+        `-duration=${seconds}s`,
+        `-output=${results}`,
+        ...rateArgs,
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     child.on('error', reject);

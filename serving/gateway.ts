@@ -396,8 +396,7 @@ export class Gateway {
         compare(false);
       } else {
         // A shadow that reads the same features scores the primary's vector, not the text again.
-        const input =
-          target.runtime.featureKey === runtime.featureKey ? { vector } : { email };
+        const input = target.runtime.featureKey === runtime.featureKey ? { vector } : { email };
         this.shadow.offer(target.runtime, input, (shadowLabel) => compare(shadowLabel === label));
       }
     }

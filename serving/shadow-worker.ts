@@ -15,8 +15,10 @@ port.on('message', (message: ShadowMessage) => {
   }
   const model = models.get(message.digest);
   let answer: ShadowAnswer;
-  if (!model) answer = { id: message.id, error: `model ${message.digest} was not given to this worker` };
-  else if ('vector' in message) answer = { id: message.id, label: classifyVector(model, message.vector).label };
+  if (!model)
+    answer = { id: message.id, error: `model ${message.digest} was not given to this worker` };
+  else if ('vector' in message)
+    answer = { id: message.id, label: classifyVector(model, message.vector).label };
   else answer = { id: message.id, label: classify(model, message.email).label };
   port.postMessage(answer);
 });

@@ -48,7 +48,10 @@ export async function createTrainingWorker(options: TrainingWorkerOptions): Prom
     lockFilePath: options.lockFilePath ?? path.join(REPO_ROOT, 'package-lock.json'),
     workDir: path.join(options.dataDir, 'work'),
     slack: options.slack ?? null,
-    temporalUi: { url: options.temporalUiUrl ?? 'http://127.0.0.1:8233', namespace: options.namespace },
+    temporalUi: {
+      url: options.temporalUiUrl ?? 'http://127.0.0.1:8233',
+      namespace: options.namespace,
+    },
   });
   return Worker.create({
     connection: options.connection,

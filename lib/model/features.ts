@@ -112,7 +112,7 @@ class BucketCounts {
   /** The slot holding `bucket`, or the empty slot where it goes (linear probing). */
   private slotOf(bucket: number): number {
     const mask = this.slots.length - 1;
-    let slot = Math.imul(bucket, 0x9e3779b1) >>> 0 & mask;
+    let slot = (Math.imul(bucket, 0x9e3779b1) >>> 0) & mask;
     for (;;) {
       const entry = this.slots[slot]!;
       if (entry < 0 || this.buckets[entry] === bucket) return slot;
@@ -167,7 +167,11 @@ function countWords(text: string, seed: number, mask: number, counts: BucketCoun
   let i = 0;
   while (i < length) {
     // Like the regular expression: a start, then at least one more, at most MAX_WORD in all.
-    if (i + 1 >= length || !startsWord(text.charCodeAt(i)) || !continuesWord(text.charCodeAt(i + 1))) {
+    if (
+      i + 1 >= length ||
+      !startsWord(text.charCodeAt(i)) ||
+      !continuesWord(text.charCodeAt(i + 1))
+    ) {
       i += 1;
       continue;
     }

@@ -11,7 +11,11 @@ import { referenceFeaturize } from '../fixtures/reference-features.js';
 
 /** The vector as text: indices and the float32 bits of each value, so any difference shows. */
 function bits(vector: SparseVector): string {
-  const values = new Uint32Array(vector.values.buffer, vector.values.byteOffset, vector.values.length);
+  const values = new Uint32Array(
+    vector.values.buffer,
+    vector.values.byteOffset,
+    vector.values.length,
+  );
   return `${vector.indices.join(',')}|${values.join(',')}`;
 }
 
@@ -34,7 +38,7 @@ describe('featurize (tokenizer email-words-v2)', () => {
   });
 
   it.each([
-    ['word edges', 'a b cd e. .ef gh- -ij $5 €10 £3 !! \'quoted\' x'],
+    ['word edges', "a b cd e. .ef gh- -ij $5 €10 £3 !! 'quoted' x"],
     ['runs longer than a word', `${'a'.repeat(31)} ${'b'.repeat(30)}.${'c'.repeat(61)}`],
     ['a run cut at 30 before punctuation', `${'d'.repeat(30)}._-e ${'f'.repeat(29)}-`],
     ['letters that lowercase to ASCII or change length', 'İSTANBUL KELVIN\u212A Straße ΣΟΦΙΑ'],
@@ -59,7 +63,11 @@ describe('featurize (tokenizer email-words-v2)', () => {
       features: { subject: row.subject, from: row.from, body: row.body },
       spam: row.label === 'spam',
     }));
-    const model = await trainLogisticRegression(examples, LogisticRegressionParamsSchema.parse({}), 7);
+    const model = await trainLogisticRegression(
+      examples,
+      LogisticRegressionParamsSchema.parse({}),
+      7,
+    );
     expect(createHash('sha256').update(encodeModel(model)).digest('hex')).toBe(
       '5a9f42125287b1b9d97a0fc9c1ae764110a47a0a02d0a72a6d95dc4ca14154a5',
     );
