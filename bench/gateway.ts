@@ -55,9 +55,17 @@ async function startServer(args: string[]): Promise<{ url: string; child: ChildP
   ];
   const pinned = PIN ? ['taskset', '-c', SERVER_CORE, ...command] : command;
   const child = spawn(pinned[0]!, pinned.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Node flags such as --trace-gc write to stdout too: the URL is the line that starts {"url",
+  // and every other line goes on to stderr, so that the child never blocks on a full pipe.
   const lines = readline.createInterface({ input: child.stdout! });
-  for await (const line of lines) return { url: (JSON.parse(line) as { url: string }).url, child };
-  throw new Error(`bench-server ${args[0]} exited before it listened`);
+  return new Promise((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('{"url"'))
+        resolve({ url: (JSON.parse(line) as { url: string }).url, child });
+      else process.stderr.write(`${args[0]}: ${line}\n`);
+    });
+    child.on('exit', () => reject(new Error(`bench-server ${args[0]} exited before it listened`)));
+  });
 }
 
 async function main(): Promise<void> {
@@ -87,12 +95,19 @@ async function main(): Promise<void> {
     JSON.stringify({ input: { subject: email.subject, from: email.from, body: email.body } }),
   );
 
-  const bare = await startServer(['bare', artifactRoot, first.digest]);
-  const gateway = await startServer(['gateway', databaseUrl, artifactRoot]);
-  const bareTargets = path.join(dir, 'bare.targets');
-  const gatewayTargets = path.join(dir, 'gateway.targets');
-  writeTargets(bareTargets, bare.url, bodies);
-  writeTargets(gatewayTargets, `${gateway.url}/v1/models/bench/predict`, bodies);
+  const start = async (args: string[], url: (served: string) => string, name: string) => {
+    const server = await startServer(args);
+    const targets = path.join(dir, `${name}.targets`);
+    writeTargets(targets, url(server.url), bodies);
+    return { ...server, targets };
+  };
+  const bare = await start(['bare', artifactRoot, first.digest], (url) => url, 'bare');
+  const gateway = await start(
+    ['gateway', databaseUrl, artifactRoot],
+    (url) => `${url}/v1/models/bench/predict`,
+    'gateway',
+  );
+  type Side = typeof bare;
 
   let generation = 1;
   const route = async (shadowPercent: number): Promise<void> => {
@@ -120,10 +135,10 @@ async function main(): Promise<void> {
   };
   const load = async (
     label: string,
-    targets: string,
+    side: Side,
     pace: { rate: number } | { connections: number },
   ): Promise<LoadResult> => {
-    const result = await attack(targets, SECONDS, pace);
+    const result = await attack(side.targets, SECONDS, pace, side.child.pid);
     if (process.env.BENCH_VERBOSE) process.stderr.write(`${label} ${JSON.stringify(result)}\n`);
     return result;
   };
@@ -134,24 +149,33 @@ async function main(): Promise<void> {
 
   // Warm up both sides and the shadow worker.
   await route(0);
-  await load('warm bare', bareTargets, full);
-  await load('warm gateway', gatewayTargets, full);
+  await load('warm bare', bare, full);
+  await load('warm gateway', gateway, full);
   await route(20);
-  await load('warm shadow', gatewayTargets, paced);
+  await load('warm shadow', gateway, paced);
   await route(0);
   await settle();
 
   const rounds: Array<Record<string, LoadResult>> = [];
   for (let round = 0; round < ROUNDS; round += 1) {
-    const bareMax = await load('bare max', bareTargets, full);
-    const gatewayMax = await load('gateway max', gatewayTargets, full);
+    // Each round swaps which side goes first, so that drift on the machine hits both alike.
+    const maxOf = (side: Side) => load(`${side === bare ? 'bare' : 'gateway'} max`, side, full);
+    let bareMax: LoadResult;
+    let gatewayMax: LoadResult;
+    if (round % 2 === 0) {
+      bareMax = await maxOf(bare);
+      gatewayMax = await maxOf(gateway);
+    } else {
+      gatewayMax = await maxOf(gateway);
+      bareMax = await maxOf(bare);
+    }
     await settle();
-    const barePaced = await load('bare paced', bareTargets, paced);
-    const gatewayPaced = await load('gateway paced', gatewayTargets, paced);
+    const barePaced = await load('bare paced', bare, paced);
+    const gatewayPaced = await load('gateway paced', gateway, paced);
     await route(20);
-    const shadowPaced = await load('gateway 20% shadow paced', gatewayTargets, paced);
+    const shadowPaced = await load('gateway 20% shadow paced', gateway, paced);
     await route(0);
-    const plainPaced = await load('gateway no shadow paced', gatewayTargets, paced);
+    const plainPaced = await load('gateway no shadow paced', gateway, paced);
     rounds.push({ bareMax, gatewayMax, barePaced, gatewayPaced, shadowPaced, plainPaced });
   }
 
@@ -187,6 +211,13 @@ async function main(): Promise<void> {
   console.log(
     `  max throughput (10 connections)  bare ${Math.round(median((r) => r.bareMax!.rate))} req/s  gateway ${Math.round(median((r) => r.gatewayMax!.rate))} req/s  ratio ${figure((r) => r.gatewayMax!.rate / r.bareMax!.rate)} (goal >= 0.85)`,
   );
+  // The same throughput read off the servers' own CPU time: what one core answers, whether or
+  // not the load generator kept the server busy all the time.
+  const cpuMicros = (result: LoadResult): number => (1000 * result.serverCpuMs!) / result.requests;
+  if (rounds.every((r) => r.bareMax!.serverCpuMs !== null && r.gatewayMax!.serverCpuMs !== null))
+    console.log(
+      `  server CPU per request at max  bare ${f(median((r) => cpuMicros(r.bareMax!)))} µs  gateway ${f(median((r) => cpuMicros(r.gatewayMax!)))} µs  throughput per CPU ratio ${figure((r) => cpuMicros(r.bareMax!) / cpuMicros(r.gatewayMax!))} (goal >= 0.85)`,
+    );
   console.log(
     `  p99 at ${RATE} req/s  bare ${f(median((r) => r.barePaced!.p99Ms))} ms  gateway ${f(median((r) => r.gatewayPaced!.p99Ms))} ms  added ${figure((r) => r.gatewayPaced!.p99Ms - r.barePaced!.p99Ms)} ms (goal <= 1 ms)`,
   );

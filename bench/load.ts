@@ -18,6 +18,26 @@ export interface LoadResult {
   maxMs: number;
   /** Requests that failed or answered other than 200. */
   errors: number;
+  requests: number;
+  /** CPU time the server process spent during the run, all its threads, when its pid was given. */
+  serverCpuMs: number | null;
+}
+
+/**
+ * CPU time a process has had so far, in nanoseconds, summed over its threads (Linux
+ * schedstat); null where /proc does not tell.
+ */
+export function cpuNanoseconds(pid: number): number | null {
+  try {
+    let total = 0;
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      const line = fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8');
+      total += Number(line.split(' ')[0]);
+    }
+    return total;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -39,11 +59,13 @@ export function writeTargets(file: string, url: string, bodies: string[]): void 
 /**
  * Sends the targets for `seconds`: at `rate` requests a second, evenly paced, or, with
  * `connections`, as fast as that many connections answer (each waits for its answer).
+ * With `serverPid`, also reads how much CPU the server spent meanwhile.
  */
 export async function attack(
   targetsFile: string,
   seconds: number,
   pace: { rate: number } | { connections: number },
+  serverPid?: number,
 ): Promise<LoadResult> {
   if (!fs.existsSync(VEGETA))
     throw new Error(`${VEGETA} is missing; run \`node scripts/bootstrap.mjs --bench\` first`);
@@ -52,6 +74,7 @@ export async function attack(
       ? [`-rate=${pace.rate}/1s`]
       : ['-rate=0', `-workers=${pace.connections}`, `-max-workers=${pace.connections}`];
   const results = path.join(path.dirname(targetsFile), `results-${process.pid}.bin`);
+  const cpuBefore = serverPid === undefined ? null : cpuNanoseconds(serverPid);
   await new Promise<void>((resolve, reject) => {
     const child = spawn(
       VEGETA,
@@ -70,6 +93,7 @@ export async function attack(
       code === 0 ? resolve() : reject(new Error(`vegeta attack exited with ${code}`)),
     );
   });
+  const cpuAfter = serverPid === undefined ? null : cpuNanoseconds(serverPid);
   const { stdout } = await run(VEGETA, ['report', '-type=json', results], {
     maxBuffer: 16 * 1024 * 1024,
   });
@@ -88,5 +112,7 @@ export async function attack(
     p99Ms: ms(report.latencies['99th']),
     maxMs: ms(report.latencies.max),
     errors: report.requests - (report.status_codes['200'] ?? 0),
+    requests: report.requests,
+    serverCpuMs: cpuBefore !== null && cpuAfter !== null ? (cpuAfter - cpuBefore) / 1e6 : null,
   };
 }

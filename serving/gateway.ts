@@ -24,6 +24,7 @@ import {
   type Route,
   type WeightedSplit,
 } from '../lib/serving/route.js';
+import { RecentPredictions } from '../lib/serving/recent.js';
 import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
 import { RuntimeCache, type Runtime } from './runtime-cache.js';
 import { ShadowPool } from './shadow-pool.js';
@@ -109,7 +110,8 @@ const FeedbackBody = z
   .object({ predictionId: z.string().uuid(), label: z.enum(['spam', 'ham']) })
   .strict();
 const STICKY_HEADER = 'x-mlops-route-key';
-const RECENT_PREDICTIONS = 200_000;
+/** Predictions findable in memory for feedback (2^17). */
+const RECENT_PREDICTIONS = 131_072;
 
 /**
  * One gateway replica: an HTTP server for online inference that serves each model's
@@ -127,7 +129,7 @@ export class Gateway {
   private readonly runtimes: RuntimeCache;
   private readonly windows: MetricWindows;
   private readonly shadow: ShadowPool;
-  private readonly recent = new Map<string, Prediction>();
+  private readonly recent = new RecentPredictions<Prediction & { id: string }>(RECENT_PREDICTIONS);
   // The same objects as in `recent`, so feedback given before a flush is flushed with them.
   private unsavedPredictions: Array<Prediction & { id: string }> = [];
   private timers: NodeJS.Timeout[] = [];
@@ -379,8 +381,7 @@ export class Gateway {
     }
     const vector = runtime.featurize(email);
     const { label, spamProbability } = runtime.predictVector(vector);
-    const id = randomUUID();
-    this.remember({ id, model, version, label, at: Date.now() });
+    const { id } = this.remember(model, version, label);
     this.observe(answering, started, 'ok', label);
 
     const shadow = served.shadow;
@@ -421,10 +422,10 @@ export class Gateway {
     if (label === 'ham') counts.predictedHam += 1;
   }
 
-  private remember(prediction: Prediction & { id: string }): void {
-    this.recent.set(prediction.id, prediction);
+  private remember(model: string, version: number, label: 'spam' | 'ham') {
+    const prediction = this.recent.add((id) => ({ id, model, version, label, at: Date.now() }));
     this.unsavedPredictions.push(prediction);
-    if (this.recent.size > RECENT_PREDICTIONS) this.recent.delete(this.recent.keys().next().value!);
+    return prediction;
   }
 
   private buildApp(): FastifyInstance {

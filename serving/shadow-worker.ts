@@ -2,23 +2,28 @@
 // the gateway's event loop. It holds no state but those models.
 import { parentPort } from 'node:worker_threads';
 import { classify, classifyVector, type LinearModel } from '../lib/model/logistic-regression.js';
-import type { ShadowAnswer, ShadowMessage } from './shadow-pool.js';
+import type { ShadowAnswers, ShadowBatch } from './shadow-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('shadow-worker runs as a worker thread of the gateway');
 
 const models = new Map<string, LinearModel>();
-port.on('message', (message: ShadowMessage) => {
-  if (message.type === 'load') {
-    models.set(message.digest, message.linear);
-    return;
+port.on('message', (batch: ShadowBatch) => {
+  const answers: ShadowAnswers = [];
+  for (const message of batch) {
+    if (message.type === 'load') {
+      models.set(message.digest, message.linear);
+      continue;
+    }
+    const model = models.get(message.digest);
+    if (!model)
+      answers.push({
+        id: message.id,
+        error: `model ${message.digest} was not given to this worker`,
+      });
+    else if ('vector' in message)
+      answers.push({ id: message.id, label: classifyVector(model, message.vector).label });
+    else answers.push({ id: message.id, label: classify(model, message.email).label });
   }
-  const model = models.get(message.digest);
-  let answer: ShadowAnswer;
-  if (!model)
-    answer = { id: message.id, error: `model ${message.digest} was not given to this worker` };
-  else if ('vector' in message)
-    answer = { id: message.id, label: classifyVector(model, message.vector).label };
-  else answer = { id: message.id, label: classify(model, message.email).label };
-  port.postMessage(answer);
+  port.postMessage(answers);
 });
