@@ -423,7 +423,7 @@ export class Gateway {
   }
 
   private remember(model: string, version: number, label: 'spam' | 'ham') {
-    const prediction = this.recent.add((id) => ({ id, model, version, label, at: Date.now() }));
+    const prediction = this.recent.add((id, at) => ({ id, model, version, label, at }));
     this.unsavedPredictions.push(prediction);
     return prediction;
   }

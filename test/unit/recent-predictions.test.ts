@@ -14,11 +14,21 @@ describe('RecentPredictions', () => {
       expect(recent.get(prediction.id)).toBeUndefined();
   });
 
-  it('gives ids that are distinct RFC 4122 UUIDs, as the feedback API and the predictions table take', () => {
+  it('gives distinct version 7 UUIDs, as the feedback API and the predictions table take', () => {
     const recent = new RecentPredictions<{ id: string; n: number }>(8);
     const ids = Array.from({ length: 1_000 }, (_, n) => add(recent, n).id);
     expect(new Set(ids).size).toBe(ids.length);
-    for (const id of ids) expect(z.string().uuid().safeParse(id).success).toBe(true);
+    for (const id of ids) expect(z.uuid({ version: 'v7' }).safeParse(id).success).toBe(true);
+  });
+
+  it('gives ids that start with the time they were made, so later ones sort after', async () => {
+    const recent = new RecentPredictions<{ id: string; at: number }>(8);
+    const first = recent.add((id, at) => ({ id, at }));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const later = recent.add((id, at) => ({ id, at }));
+    expect(later.at).toBeGreaterThan(first.at);
+    expect(later.id > first.id).toBe(true);
+    expect(Number.parseInt(first.id.slice(0, 8) + first.id.slice(9, 13), 16)).toBe(first.at);
   });
 
   it('does not find an id it never gave, even one naming a slot it holds', () => {
