@@ -237,6 +237,9 @@ async function compare(server: PostgresServer, dir: string): Promise<void> {
       `  server CPU per request at max  bare ${f(median((r) => cpuMicros(r.bareMax!)))} µs  gateway ${f(median((r) => cpuMicros(r.gatewayMax!)))} µs  throughput per CPU ratio ${figure((r) => cpuMicros(r.bareMax!) / cpuMicros(r.gatewayMax!))} (goal >= 0.85)`,
     );
   console.log(
+    `  PostgreSQL CPU per gateway request at max (the prediction log and metric windows, on the load generator's core): ${f(median((r) => (1000 * r.gatewayMax!.postgresCpuMs) / r.gatewayMax!.requests))} µs; per bare request ${f(median((r) => (1000 * r.bareMax!.postgresCpuMs) / r.bareMax!.requests))} µs`,
+  );
+  console.log(
     `  p99 at ${RATE} req/s  bare ${f(median((r) => r.barePaced!.p99Ms))} ms  gateway ${f(median((r) => r.gatewayPaced!.p99Ms))} ms  added ${figure((r) => r.gatewayPaced!.p99Ms - r.barePaced!.p99Ms)} ms (goal <= 1 ms)`,
   );
   console.log(

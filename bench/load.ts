@@ -21,6 +21,8 @@ export interface LoadResult {
   requests: number;
   /** CPU time the server process spent during the run, all its threads, when its pid was given. */
   serverCpuMs: number | null;
+  /** CPU time PostgreSQL's processes spent during the run. */
+  postgresCpuMs: number;
 }
 
 /**
@@ -56,6 +58,26 @@ export function writeTargets(file: string, url: string, bodies: string[]): void 
   fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
+/** CPU time of every process named `command` so far, in nanoseconds (Linux; 0 elsewhere). */
+export function cpuOfCommand(command: string): number {
+  let total = 0;
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === command)
+        total += cpuNanoseconds(Number(pid)) ?? 0;
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+  return total;
+}
+
 /**
  * Sends the targets for `seconds`: at `rate` requests a second, evenly paced, or, with
  * `connections`, as fast as that many connections answer (each waits for its answer).
@@ -75,6 +97,7 @@ export async function attack(
       : ['-rate=0', `-workers=${pace.connections}`, `-max-workers=${pace.connections}`];
   const results = path.join(path.dirname(targetsFile), `results-${process.pid}.bin`);
   const cpuBefore = serverPid === undefined ? null : cpuNanoseconds(serverPid);
+  const postgresBefore = cpuOfCommand('postgres');
   await new Promise<void>((resolve, reject) => {
     const child = spawn(
       VEGETA,
@@ -94,6 +117,7 @@ export async function attack(
     );
   });
   const cpuAfter = serverPid === undefined ? null : cpuNanoseconds(serverPid);
+  const postgresCpuMs = (cpuOfCommand('postgres') - postgresBefore) / 1e6;
   const { stdout } = await run(VEGETA, ['report', '-type=json', results], {
     maxBuffer: 16 * 1024 * 1024,
   });
@@ -114,5 +138,6 @@ export async function attack(
     errors: report.requests - (report.status_codes['200'] ?? 0),
     requests: report.requests,
     serverCpuMs: cpuBefore !== null && cpuAfter !== null ? (cpuAfter - cpuBefore) / 1e6 : null,
+    postgresCpuMs,
   };
 }
