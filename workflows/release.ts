@@ -573,14 +573,21 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     const startedMs = from?.startedMs ?? Date.now();
     let failures = from?.failures ?? 0;
     let inconclusive = from?.inconclusive ?? 0;
+    // Promote now skips what is left before promotion, never the watch after it; releases
+    // from before this rule replay as they ran (the watch ended at once).
+    const skippable =
+      options.phase !== 'post-promotion' || !patched('promote-now-keeps-post-promotion-watch');
     for (;;) {
-      await condition(() => control.abort !== null || control.promoteNow !== null, interval);
+      await condition(
+        () => control.abort !== null || (skippable && control.promoteNow !== null),
+        interval,
+      );
       if (control.abort)
         throw new StopRelease(
           'aborted',
           `aborted by ${control.abort.approver} (${control.abort.channel})${control.abort.reason ? `: ${control.abort.reason}` : ''}`,
         );
-      if (control.promoteNow) return 'promote-now';
+      if (skippable && control.promoteNow) return 'promote-now';
 
       const evaluation = checks.evaluateChecks({
         model: input.model,
@@ -687,6 +694,20 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         'approved',
         `by ${control.decision!.by.approver} (${control.decision!.by.channel})`,
       );
+      // An approval given while paused moves nothing until an operator resumes; releases
+      // from before this rule replay as they ran (on at once).
+      if (status.paused && patched('approval-waits-while-paused')) {
+        status.waitingFor = 'paused by an operator: approved, goes on when resumed';
+        await condition(() => !status.paused || control.abort !== null);
+        status.waitingFor = null;
+        // Set by the abort handler meanwhile (the narrowing above does not see it).
+        const abort = control.abort as ApprovalInput | null;
+        if (abort)
+          throw new StopRelease(
+            'aborted',
+            `aborted by ${abort.approver} (${abort.channel}) while paused after approval`,
+          );
+      }
     }
   };
 

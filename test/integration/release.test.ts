@@ -406,6 +406,80 @@ describe('releaseWorkflow', () => {
     expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(v3.version);
   });
 
+  it('holds an approval given while paused: nothing moves until an operator resumes', async () => {
+    const { model, stable, candidate } = await withCandidate();
+    const stop = traffic(model);
+    const handle = await start(
+      model,
+      candidate,
+      quickPlan({ approvals: [{ before: 'promotion', approvers: ['alice'], timeout: '1m' }] }),
+    );
+    await expect
+      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
+        timeout: 30_000,
+      })
+      .toBe('awaiting-approval');
+    const alice = { approver: 'alice', channel: 'cli' };
+    await handle.signal('pause', alice);
+    await handle.executeUpdate('approve', { args: [alice] });
+
+    // Approved, yet paused: production and the route stay where the canary left them.
+    await expect
+      .poll(async () => (await handle.query<{ waitingFor: string | null }>('status')).waitingFor, {
+        timeout: 10_000,
+      })
+      .toMatch(/paused by an operator: approved, goes on when resumed/);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(stable);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 5_000, [candidate]: 5_000 });
+    expect(await routeChangePurposes(db, model)).not.toContain('promote');
+
+    await handle.signal('resume', alice);
+    const result = await handle.result();
+    await stop();
+    expect(result.outcome, result.reason).toBe('promoted');
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(candidate);
+  });
+
+  it('keeps the post-promotion watch after promote now, and reverts on a breach there', async () => {
+    const { model, stable, candidate } = await withCandidate();
+    const stop = traffic(model);
+    const handle = await start(
+      model,
+      candidate,
+      quickPlan({
+        steps: [{ weight: 10, bake: '1m', checkInterval: '1s' }],
+        approvals: [{ before: 'promotion', approvers: ['alice'] }],
+        postPromotion: {
+          watch: '1m',
+          checkInterval: '500ms',
+          checks: [
+            { metric: 'error_rate', against: 'absolute', pass: 0.01, fail: 0.05, minSamples: 5 },
+          ],
+        },
+      }),
+    );
+    await expect
+      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
+        timeout: 30_000,
+      })
+      .toBe('canary');
+    await handle.executeUpdate('promote', { args: [{ approver: 'alice', channel: 'cli' }] });
+    await expect
+      .poll(async () => (await findAliasedVersion(db, model, 'production'))?.version, {
+        timeout: 15_000,
+      })
+      .toBe(candidate);
+    // The watch is still on: a fault now is caught and the promotion reverted.
+    await injectFault(db, model, candidate, 1);
+    const result = await handle.result();
+    await stop();
+    expect(result.outcome, result.reason).toBe('reverted');
+    expect(result.reason).toMatch(/post-promotion: checks failed 2 times in a row: error_rate/);
+    expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(stable);
+    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+  });
+
   it('settles promote racing abort on one outcome that route, registry and audit log agree on', async () => {
     const { model, stable, candidate } = await withCandidate();
     const stop = traffic(model);
