@@ -18,6 +18,7 @@ import {
 import {
   isWithdrawn,
   pickFrom,
+  servedVersionsOf,
   splitOf,
   stickyDraw,
   versionsOf,
@@ -41,6 +42,8 @@ export interface GatewayOptions {
   shadowQueueLimit?: number;
   /** Closed metric windows kept while the database is unreachable; older ones are dropped and counted. */
   maxBufferedWindows?: number;
+  /** How long a version that failed to load waits before the next try (10 s). */
+  loadRetryAfterMs?: number;
 }
 
 interface Fault {
@@ -143,7 +146,7 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     this.replicaId = options.replicaId ?? `gw-${randomUUID().slice(0, 8)}`;
-    this.runtimes = new RuntimeCache(options.db, options.store);
+    this.runtimes = new RuntimeCache(options.db, options.store, options.loadRetryAfterMs);
     this.windows = new MetricWindows(options.maxBufferedWindows ?? 10_000);
     this.shadow = new ShadowPool(
       options.logger.child({ component: 'shadow' }),
@@ -244,6 +247,10 @@ export class Gateway {
         latencyMs: fault.latency_ms,
         errorRate: fault.error_rate,
       });
+    // A version that failed to load is tried again (RuntimeCache spaces the tries), so an
+    // artifact put right, or a store back from an outage, serves without a new route.
+    for (const route of this.routes.values())
+      await this.runtimes.ensure(route.model, versionsOf(route));
     for (const model of this.routes.keys()) this.served.set(model, this.serve(model));
 
     for (const route of desired) {
@@ -552,7 +559,7 @@ export class Gateway {
     app.get('/healthz', async () => ({ ok: true, replicaId: this.replicaId }));
     app.get('/readyz', async (_request, reply) => {
       const notReady = [...this.routes.values()].flatMap((route) =>
-        versionsOf(route)
+        servedVersionsOf(route)
           .map((version) => ({
             model: route.model,
             version,

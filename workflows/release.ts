@@ -519,6 +519,9 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     status.stable = stable?.version ?? null;
   }
 
+  const leavesCandidateCold = (purpose: string): boolean =>
+    ['rollback', 'revert', 'withdraw'].includes(purpose) &&
+    patched('rollback-leaves-candidate-cold');
   const setWeights = async (
     purpose: string,
     candidateBp: number,
@@ -536,7 +539,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       key: `${executionKey}/${routeChanges}/${purpose}`,
       weights,
       shadow: shadowPercent > 0 ? { version: input.version, percent: shadowPercent } : null,
-      warm: [input.version],
+      // Going back leaves the candidate cold: replicas stop holding (or retrying) it.
+      warm: leavesCandidateCold(purpose) ? [] : [input.version],
     });
     status.weights = weights;
     await routing.awaitRouteApplied({

@@ -40,6 +40,19 @@ export function isWithdrawn(route: Route): boolean {
   return Object.values(route.weights).every((bp) => bp === 0);
 }
 
+/**
+ * The versions this route sends anything to: traffic (weight above 0) or shadow copies. A
+ * replica is ready when each of these has loaded and verified; a warm version, or one left at
+ * weight 0 after a rollback, is loaded and reported but never holds readiness back.
+ */
+export function servedVersionsOf(route: Route): number[] {
+  const versions = new Set<number>();
+  for (const [version, bp] of Object.entries(route.weights))
+    if (bp > 0) versions.add(Number(version));
+  if (route.shadow && route.shadow.percent > 0) versions.add(route.shadow.version);
+  return [...versions].sort((a, b) => a - b);
+}
+
 /** Every version a replica must load for this route: weighted, shadow and warm ones. */
 export function versionsOf(route: Route): number[] {
   const versions = new Set<number>(Object.keys(route.weights).map(Number));

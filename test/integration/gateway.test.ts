@@ -136,6 +136,55 @@ describe('gateway', () => {
     expect(stats.requests).toBe(0);
   });
 
+  it('is ready while a warm version fails to load, and serves that version once its artifact is put right', async () => {
+    const model = uniqueName('gw');
+    const good = await registerTrainedVersion(db, store, model, { seed: 1 });
+    // A seed no other test corrupts: the store is content-addressed, the same bytes are one file.
+    const bad = await registerTrainedVersion(db, store, model, { seed: 7 });
+    const file = fileURLToPath(store.uriFor(bad.digest));
+    const bytes = fs.readFileSync(file);
+    fs.writeFileSync(file, Buffer.concat([bytes, Buffer.from('x')]));
+    const gateway = await startQuickGateway(db, store, { loadRetryAfterMs: 300 });
+    gateways.push(gateway);
+    // Other tests' models share this database: what this model holds back.
+    const notReady = async () =>
+      (await gateway.app.inject({ method: 'GET', url: '/readyz' }))
+        .json<{ notReady: Array<{ model: string; version: number }> }>()
+        .notReady.filter((entry) => entry.model === model)
+        .map((entry) => entry.version);
+
+    // Warm only: it is reported as failed, and readiness is about what gets traffic.
+    await writeRoute(
+      db,
+      route(model, 1, { [good.version]: 10_000 }, { warm: [bad.version] }),
+      'test',
+    );
+    await waitForGeneration(gateway, model, 1);
+    expect(await notReady()).toEqual([]);
+    const shown = await gateway.app.inject({ method: 'GET', url: `/v1/models/${model}/route` });
+    expect(JSON.stringify(shown.json())).toMatch(/is corrupt/);
+
+    // Given traffic, it holds readiness back and gets none.
+    await writeRoute(db, route(model, 2, { [good.version]: 5_000, [bad.version]: 5_000 }), 'test');
+    await waitForGeneration(gateway, model, 2);
+    expect(await notReady()).toEqual([bad.version]);
+
+    // Put right: the next try loads it, with no new route, and it answers its share.
+    fs.writeFileSync(file, bytes);
+    await expect.poll(notReady, { timeout: 10_000 }).toEqual([]);
+    const response = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { inputs: await emails(200) },
+    });
+    const versions = new Set(
+      response
+        .json<{ predictions: Array<{ version: number }> }>()
+        .predictions.map((p) => p.version),
+    );
+    expect(versions).toEqual(new Set([good.version, bad.version]));
+  });
+
   it('mirrors a share of requests to the shadow version and records agreement, never returning its answers', async () => {
     const model = uniqueName('gw');
     const primary = await registerTrainedVersion(db, store, model, { seed: 1 });

@@ -351,7 +351,15 @@ describe('releaseWorkflow', () => {
     expect(result.status.timeline.map((event) => event.event)).not.toContain('shadow');
     const stats = await versionStats(db, model, candidate, 0, Date.now() + 1000);
     expect(stats.requests + stats.shadowCompared).toBe(0);
-    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+    const route = await readRoute(db, model);
+    expect(route?.weights).toEqual({ [stable]: 10_000, [candidate]: 0 });
+    // The candidate is left cold, and the replica, serving stable, is ready.
+    expect(route?.warm).toEqual([]);
+    await expect
+      .poll(async () => (await gateway.app.inject({ method: 'GET', url: '/readyz' })).statusCode, {
+        timeout: 10_000,
+      })
+      .toBe(200);
   });
 
   it('leaves everything as it is when abort comes after the release ended', async () => {
