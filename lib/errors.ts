@@ -53,10 +53,16 @@ export function formatZodError(error: z.ZodError, input?: unknown): string {
           .join('; ');
       const where = issue.path.length > 0 ? issue.path.join('.') : '(root)';
       const got = valueAt(input, issue.path);
-      const suffix = got === undefined ? '' : ` (got ${JSON.stringify(got)?.slice(0, 80)})`;
-      return `${where}: ${issue.message}${suffix}`;
+      return `${where}: ${issue.message}${describeValue(got, issue.path.length > 0 && input !== undefined)}`;
     })
     .join('; ');
+}
+
+/** What was given, for an error: the value itself, short; an array's length; or that it is missing. */
+function describeValue(got: unknown, couldBeMissing: boolean): string {
+  if (got === undefined) return couldBeMissing ? ' (missing)' : '';
+  if (Array.isArray(got)) return ` (got an array of ${got.length})`;
+  return ` (got ${JSON.stringify(got)?.slice(0, 80)})`;
 }
 
 function valueAt(input: unknown, pathParts: readonly PropertyKey[]): unknown {
