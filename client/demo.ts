@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../lib/config.js';
+import { PortInUseError } from '../lib/dev/temporal-server.js';
 import type { EmailRow } from '../lib/corpus/email-row.js';
 import { createLogger } from '../lib/logger.js';
 import type { DatasetSummary } from '../lib/registry/catalog.js';
@@ -85,7 +86,7 @@ async function demo(): Promise<number> {
     const v3 = await train(context, 'spam-filter-v3.yaml');
     await setFault(context, v3, {
       errorRate: 0.3,
-      reason: 'rollback drill: 30% of v3 answers fail',
+      reason: `rollback drill: 30% of v${v3} answers fail`,
     });
     const drill = await release(context, v3, 'release-canary.yaml', { approver });
     await setFault(context, v3, { errorRate: 0, reason: 'rollback drill over' });
@@ -103,8 +104,8 @@ async function demo(): Promise<number> {
     process.stdout.write(
       `\n== summary\n` +
         `corpus: ${JSON.stringify(corpus?.report?.rowsRead)} e-mails read, ${corpus?.rowCount} kept, dropped ${JSON.stringify(corpus?.report?.dropped)}, repairs ${JSON.stringify(corpus?.report?.repaired)}\n` +
-        `v2 on the date split: accuracy ${evaluation.accuracy.toFixed(4)} (target >= 0.95), spam F1 ${evaluation.f1.toFixed(4)} (target >= 0.90)\n` +
-        `releases: v1 ${first.outcome}, v2 ${canary.outcome}, v3 ${drill.outcome} (${drill.reason})\n` +
+        `v${v2} on the date split: accuracy ${evaluation.accuracy.toFixed(4)} (target >= 0.95), spam F1 ${evaluation.f1.toFixed(4)} (target >= 0.90)\n` +
+        `releases: v${v1} ${first.outcome}, v${v2} ${canary.outcome}, v${v3} ${drill.outcome} (${drill.reason})\n` +
         `production is now v${production.version}\n`,
     );
     const { entries } = await context.api.get<{ entries: AuditRow[] }>(`/v1/models/${MODEL}/audit`);
@@ -313,6 +314,11 @@ async function setFault(
 demo().then(
   (code) => process.exit(code),
   (error: unknown) => {
+    // A taken port is the user's to fix, not a bug: its message says how; no stack.
+    if (error instanceof PortInUseError) {
+      process.stderr.write(`demo refused to start: ${error.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`demo failed: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(3);
   },

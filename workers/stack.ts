@@ -15,7 +15,11 @@ import type { Config } from '../lib/config.js';
 import { openDatabase, type Db } from '../lib/db/db.js';
 import { migrate } from '../lib/db/migrate.js';
 import { ensureDevToken } from '../lib/access/dev-token.js';
-import { startTemporalDevServer, type TemporalDevServer } from '../lib/dev/temporal-server.js';
+import {
+  refuseTakenPorts,
+  startTemporalDevServer,
+  type TemporalDevServer,
+} from '../lib/dev/temporal-server.js';
 import type { Logger } from '../lib/logger.js';
 import { Gateway } from '../serving/gateway.js';
 import { installTemporalRuntime } from './runtime.js';
@@ -73,6 +77,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   try {
+    // Every port is checked before the first part starts, so a taken one leaves nothing behind.
+    await refuseTakenPorts([
+      ...(options.api
+        ? [{ what: 'the API', port: config.MLOPS_API_PORT, setting: 'MLOPS_API_PORT' }]
+        : []),
+      ...(options.gateway
+        ? [{ what: 'the gateway', port: config.MLOPS_GATEWAY_PORT, setting: 'MLOPS_GATEWAY_PORT' }]
+        : []),
+    ]);
     let devServer: TemporalDevServer | null = null;
     let temporalAddress = config.TEMPORAL_ADDRESS;
     let uiUrl = config.TEMPORAL_UI_URL;

@@ -126,6 +126,20 @@ export class PortInUseError extends Error {
   override readonly name = 'PortInUseError';
 }
 
+/**
+ * Refuses, before anything starts, when one of `ports` already has a listener on 127.0.0.1,
+ * naming the port, what wanted it and the setting that moves it. Port 0 (any) is skipped.
+ */
+export async function refuseTakenPorts(
+  ports: Array<{ what: string; port: number; setting: string }>,
+): Promise<void> {
+  for (const { what, port, setting } of ports)
+    if (port > 0 && (await isListening(port)))
+      throw new PortInUseError(
+        `port ${port} (${what}) is already in use on 127.0.0.1; stop what holds it, or set ${setting} to another port`,
+      );
+}
+
 function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
