@@ -6,6 +6,7 @@
 import { startPostgres } from '../lib/dev/postgres-server.js';
 import { openPostgres, type Db } from '../lib/db/db.js';
 import { migrate } from '../lib/db/migrate.js';
+import { insertPredictions, type LoggedPrediction } from '../lib/serving/metric-store.js';
 import { RecentPredictions } from '../lib/serving/recent.js';
 import { cpuOfCommand } from './load.js';
 
@@ -13,14 +14,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BATCHES = 40;
 const BATCH = 2_500;
 
-interface Prediction {
-  id: string;
-  model: string;
-  version: number;
-  label: 'spam' | 'ham';
-  at: number;
-  feedback?: { label: 'spam' | 'ham'; at: number };
-}
+type Prediction = LoggedPrediction;
 
 const COLUMNS = 'id, model, version, label, at, feedback_label, feedback_at';
 const VALUES = `p.id, p.model, p.version, p.label, to_timestamp(p.at / 1000.0),
@@ -48,23 +42,8 @@ const asJson = (db: Db, batch: Prediction[]) =>
     ],
   );
 
-/** Ours, as in serving/gateway.ts: one array per column. */
-const asArrays = (db: Db, batch: Prediction[]) =>
-  db.query(
-    `INSERT INTO predictions (${COLUMNS}) SELECT ${VALUES}
-       FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[],
-                   $7::float8[]) AS p(${COLUMNS})
-     ON CONFLICT (id) DO NOTHING`,
-    [
-      batch.map((p) => p.id),
-      batch.map((p) => p.model),
-      batch.map((p) => p.version),
-      batch.map((p) => p.label),
-      batch.map((p) => p.at),
-      batch.map((p) => p.feedback?.label ?? null),
-      batch.map((p) => p.feedback?.at ?? null),
-    ],
-  );
+/** Ours: what the gateway writes (lib/serving/metric-store.ts). */
+const asArrays = (db: Db, batch: Prediction[]) => insertPredictions(db, batch);
 
 const server = await startPostgres();
 const db = openPostgres(await server.createDatabase('prediction_log'), 2);

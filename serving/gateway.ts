@@ -8,7 +8,7 @@ import type { EmailFeatures } from '../lib/corpus/email-row.js';
 import type { Db } from '../lib/db/db.js';
 import { formatZodError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { writeWindows } from '../lib/serving/metric-store.js';
+import { insertPredictions, writeWindows } from '../lib/serving/metric-store.js';
 import {
   bucketIndex,
   LATENCY_BUCKETS_SECONDS,
@@ -332,26 +332,7 @@ export class Gateway {
       await this.options.db.transaction(async (tx) => {
         await writeWindows(tx, this.replicaId, [...rows, ...open]);
         if (predictions.length > 0) {
-          // One array per column: PostgreSQL spends about half to three quarters of the CPU
-          // on them that it spends on the same rows as one JSON document (bench:prediction-log).
-          await tx.query(
-            `INSERT INTO predictions (id, model, version, label, at, feedback_label, feedback_at)
-             SELECT p.id, p.model, p.version, p.label, to_timestamp(p.at / 1000.0),
-                    p.feedback_label, to_timestamp(p.feedback_at / 1000.0)
-               FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::float8[],
-                           $6::text[], $7::float8[])
-                 AS p(id, model, version, label, at, feedback_label, feedback_at)
-             ON CONFLICT (id) DO NOTHING`,
-            [
-              predictions.map((p) => p.id),
-              predictions.map((p) => p.model),
-              predictions.map((p) => p.version),
-              predictions.map((p) => p.label),
-              predictions.map((p) => p.at),
-              predictions.map((p) => p.feedback?.label ?? null),
-              predictions.map((p) => p.feedback?.at ?? null),
-            ],
-          );
+          await insertPredictions(tx, predictions);
           labelledAtWrite = new Set(predictions.filter((p) => p.feedback).map((p) => p.id));
         }
       });

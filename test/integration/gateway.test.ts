@@ -60,6 +60,20 @@ describe('gateway', () => {
       .slice(0, count)
       .map((row) => ({ subject: row.subject, from: row.from, body: row.body }));
 
+  /** The versions that answered a batch of `count` e-mails. */
+  const versionsAnswering = async (gateway: Gateway, model: string, count: number) => {
+    const response = await gateway.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/predict`,
+      payload: { inputs: await emails(count) },
+    });
+    return new Set(
+      response
+        .json<{ predictions: Array<{ version: number }> }>()
+        .predictions.map((p) => p.version),
+    );
+  };
+
   it('replaces weights instead of appending: after 50/50 becomes 0/100, the 0% version gets none of 10,000 requests', async () => {
     const model = uniqueName('gw');
     const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
@@ -114,16 +128,7 @@ describe('gateway', () => {
     );
     await waitForGeneration(gateway, model, 1);
 
-    const response = await gateway.app.inject({
-      method: 'POST',
-      url: `/v1/models/${model}/predict`,
-      payload: { inputs: await emails(200) },
-    });
-    const versions = new Set(
-      response
-        .json<{ predictions: Array<{ version: number }> }>()
-        .predictions.map((p) => p.version),
-    );
+    const versions = await versionsAnswering(gateway, model, 200);
     expect(versions).toEqual(new Set([good.version]));
     const ready = await gateway.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(503);
@@ -172,16 +177,7 @@ describe('gateway', () => {
     // Put right: the next try loads it, with no new route, and it answers its share.
     fs.writeFileSync(file, bytes);
     await expect.poll(notReady, { timeout: 10_000 }).toEqual([]);
-    const response = await gateway.app.inject({
-      method: 'POST',
-      url: `/v1/models/${model}/predict`,
-      payload: { inputs: await emails(200) },
-    });
-    const versions = new Set(
-      response
-        .json<{ predictions: Array<{ version: number }> }>()
-        .predictions.map((p) => p.version),
-    );
+    const versions = await versionsAnswering(gateway, model, 200);
     expect(versions).toEqual(new Set([good.version, bad.version]));
   });
 

@@ -61,6 +61,18 @@ describe('releaseWorkflow', () => {
     return stop;
   };
 
+  /** Waits until the release's status Query reports `stage`. */
+  const untilStage = async (
+    handle: WorkflowHandle<typeof releaseWorkflow>,
+    stage: string,
+  ): Promise<void> => {
+    await expect
+      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
+        timeout: 30_000,
+      })
+      .toBe(stage);
+  };
+
   const start = (
     model: string,
     version: number,
@@ -247,11 +259,7 @@ describe('releaseWorkflow', () => {
         inconclusiveLimit: 2,
       }),
     );
-    await expect
-      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
-        timeout: 20_000,
-      })
-      .toBe('canary');
+    await untilStage(handle, 'canary');
 
     // Every read of the metric windows now waits behind this lock until the release is over.
     let unlock!: () => void;
@@ -385,16 +393,10 @@ describe('releaseWorkflow', () => {
       candidate,
       quickPlan({ approvals: [{ before: 1, approvers: ['alice'], timeout: '1m' }] }),
     );
-    await expect
-      .poll(async () => (await first.query<{ stage: string }>('status')).stage, { timeout: 15_000 })
-      .toBe('awaiting-approval');
+    await untilStage(first, 'awaiting-approval');
 
     const second = await start(model, v3.version, quickPlan());
-    await expect
-      .poll(async () => (await second.query<{ stage: string }>('status')).stage, {
-        timeout: 15_000,
-      })
-      .toBe('waiting-for-route');
+    await untilStage(second, 'waiting-for-route');
     const refused = await first
       .executeUpdate('approve', { args: [{ approver: 'mallory', channel: 'cli' }] })
       .catch((error: { cause?: { message?: string } }) => error);
@@ -422,11 +424,7 @@ describe('releaseWorkflow', () => {
       candidate,
       quickPlan({ approvals: [{ before: 'promotion', approvers: ['alice'], timeout: '1m' }] }),
     );
-    await expect
-      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
-        timeout: 30_000,
-      })
-      .toBe('awaiting-approval');
+    await untilStage(handle, 'awaiting-approval');
     const alice = { approver: 'alice', channel: 'cli' };
     await handle.signal('pause', alice);
     await handle.executeUpdate('approve', { args: [alice] });
@@ -467,11 +465,7 @@ describe('releaseWorkflow', () => {
         },
       }),
     );
-    await expect
-      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
-        timeout: 30_000,
-      })
-      .toBe('canary');
+    await untilStage(handle, 'canary');
     await handle.executeUpdate('promote', { args: [{ approver: 'alice', channel: 'cli' }] });
     await expect
       .poll(async () => (await findAliasedVersion(db, model, 'production'))?.version, {
@@ -499,11 +493,7 @@ describe('releaseWorkflow', () => {
         approvals: [{ before: 'promotion', approvers: ['alice'] }],
       }),
     );
-    await expect
-      .poll(async () => (await handle.query<{ stage: string }>('status')).stage, {
-        timeout: 15_000,
-      })
-      .toBe('canary');
+    await untilStage(handle, 'canary');
 
     const who = { approver: 'alice', channel: 'cli' };
     const [promote, abort] = await Promise.allSettled([
