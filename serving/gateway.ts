@@ -8,7 +8,11 @@ import type { EmailFeatures } from '../lib/corpus/email-row.js';
 import type { Db } from '../lib/db/db.js';
 import { formatZodError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { insertPredictions, writeWindows } from '../lib/serving/metric-store.js';
+import {
+  insertPredictions,
+  writeWindows,
+  type LoggedPrediction,
+} from '../lib/serving/metric-store.js';
 import {
   bucketIndex,
   LATENCY_BUCKETS_SECONDS,
@@ -72,13 +76,8 @@ interface ServedModel {
   shadow: { target: ServedVersion; percent: number } | null;
 }
 
-interface Prediction {
-  model: string;
-  version: number;
-  label: 'spam' | 'ham';
-  at: number;
-  /** Set once its feedback is counted; later feedback for it is refused. */
-  feedback?: { label: 'spam' | 'ham'; at: number };
+/** A prediction as this replica remembers it; `feedback` is set once counted, and refused after. */
+interface Prediction extends LoggedPrediction {
   /** True once flushed: from then on other replicas may label it, so the database decides. */
   stored?: boolean;
 }
@@ -132,9 +131,9 @@ export class Gateway {
   private readonly runtimes: RuntimeCache;
   private readonly windows: MetricWindows;
   private readonly shadow: ShadowPool;
-  private readonly recent = new RecentPredictions<Prediction & { id: string }>(RECENT_PREDICTIONS);
+  private readonly recent = new RecentPredictions<Prediction>(RECENT_PREDICTIONS);
   // The same objects as in `recent`, so feedback given before a flush is flushed with them.
-  private unsavedPredictions: Array<Prediction & { id: string }> = [];
+  private unsavedPredictions: Array<Prediction> = [];
   private timers: NodeJS.Timeout[] = [];
   private readonly metrics = new Registry();
   private readonly requestsTotal: Counter<'model' | 'version' | 'outcome'>;
@@ -557,7 +556,7 @@ export class Gateway {
   }
 
   /** Feedback counted while its prediction was being written: written now, once. */
-  private async storeLateFeedback(predictions: Array<Prediction & { id: string }>): Promise<void> {
+  private async storeLateFeedback(predictions: Array<Prediction>): Promise<void> {
     await this.options.db.query(
       `UPDATE predictions p SET feedback_label = f.label, feedback_at = to_timestamp(f.at / 1000.0)
          FROM jsonb_to_recordset($1::jsonb) AS f(id uuid, label text, at bigint)
@@ -609,6 +608,7 @@ export class Gateway {
     if (stored?.claimed) {
       if (remembered) remembered.feedback = { label, at: Date.now() };
       const prediction = {
+        id,
         model: stored.model,
         version: stored.version,
         label: stored.label,

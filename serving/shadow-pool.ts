@@ -89,6 +89,13 @@ export class ShadowPool {
     this.worker?.postMessage(batch);
   }
 
+  /** Forgets what was not sent yet (the caller counts or clears what it waited for). */
+  private dropQueued(): void {
+    if (this.sendTimer) clearTimeout(this.sendTimer);
+    this.sendTimer = null;
+    this.queued = [];
+  }
+
   /** Copies offered and not answered yet, queued or sent. */
   get depth(): number {
     return this.waiting.size;
@@ -97,9 +104,7 @@ export class ShadowPool {
   async stop(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
-    if (this.sendTimer) clearTimeout(this.sendTimer);
-    this.sendTimer = null;
-    this.queued = [];
+    this.dropQueued();
     await worker?.terminate();
     this.waiting.clear();
   }
@@ -130,9 +135,7 @@ export class ShadowPool {
       );
       this.dropped += this.waiting.size;
       this.waiting.clear();
-      this.queued = [];
-      if (this.sendTimer) clearTimeout(this.sendTimer);
-      this.sendTimer = null;
+      this.dropQueued();
       this.given.clear();
       this.worker = null;
       this.retryAt = Date.now() + this.retryAfterMs;

@@ -438,7 +438,7 @@ describe('releaseWorkflow', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(stable);
     expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 5_000, [candidate]: 5_000 });
-    expect(await routeChangePurposes(db, model)).not.toContain('promote');
+    expect(await routeChangePurposes(db, model)).toEqual(['load', 'step-1']);
 
     await handle.signal('resume', alice);
     const result = await handle.result();
