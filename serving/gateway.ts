@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { EmailFeatures } from '../lib/corpus/email-row.js';
@@ -13,12 +13,7 @@ import {
   writeWindows,
   type LoggedPrediction,
 } from '../lib/serving/metric-store.js';
-import {
-  bucketIndex,
-  LATENCY_BUCKETS_SECONDS,
-  MetricWindows,
-  type WindowSeries,
-} from '../lib/serving/metric-windows.js';
+import { bucketIndex, MetricWindows, type WindowSeries } from '../lib/serving/metric-windows.js';
 import {
   isWithdrawn,
   pickFrom,
@@ -30,6 +25,7 @@ import {
   type WeightedSplit,
 } from '../lib/serving/route.js';
 import { RecentPredictions } from '../lib/serving/recent.js';
+import { RequestMetrics, type RequestTotals } from '../lib/serving/request-metrics.js';
 import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
 import { RuntimeCache, type Runtime } from './runtime-cache.js';
 import { ShadowPool } from './shadow-pool.js';
@@ -60,9 +56,8 @@ interface ServedVersion {
   version: number;
   runtime: Runtime;
   fault: Fault | null;
-  /** Its Prometheus labels, made once: for latency, and for requests by outcome. */
-  labels: { model: string; version: string };
-  outcomeLabels: Record<'ok' | 'error', { model: string; version: string; outcome: string }>;
+  /** Its Prometheus counts, kept across route generations. */
+  totals: RequestTotals;
   windows: WindowSeries;
 }
 
@@ -136,8 +131,7 @@ export class Gateway {
   private unsavedPredictions: Array<Prediction> = [];
   private timers: NodeJS.Timeout[] = [];
   private readonly metrics = new Registry();
-  private readonly requestsTotal: Counter<'model' | 'version' | 'outcome'>;
-  private readonly latency: Histogram<'model' | 'version'>;
+  private readonly requests = new RequestMetrics();
   private readonly generationGauge: Gauge<'model'>;
   private readonly lostWindows: Gauge;
   private lastPollError: string | null = null;
@@ -151,19 +145,7 @@ export class Gateway {
       options.logger.child({ component: 'shadow' }),
       options.shadowQueueLimit ?? 1000,
     );
-    this.requestsTotal = new Counter({
-      name: 'mlops_gateway_requests_total',
-      help: 'Predictions by model, version and outcome',
-      labelNames: ['model', 'version', 'outcome'],
-      registers: [this.metrics],
-    });
-    this.latency = new Histogram({
-      name: 'mlops_gateway_request_duration_seconds',
-      help: 'Prediction latency in seconds',
-      labelNames: ['model', 'version'],
-      buckets: LATENCY_BUCKETS_SECONDS,
-      registers: [this.metrics],
-    });
+    this.requests.register(this.metrics);
     this.generationGauge = new Gauge({
       name: 'mlops_gateway_route_generation',
       help: 'Route generation this replica serves',
@@ -294,11 +276,7 @@ export class Gateway {
         version,
         runtime,
         fault: this.faults.get(`${model}/${version}`) ?? null,
-        labels: { model, version: String(version) },
-        outcomeLabels: {
-          ok: { model, version: String(version), outcome: 'ok' },
-          error: { model, version: String(version), outcome: 'error' },
-        },
+        totals: this.requests.of(model, version),
         windows: this.windows.seriesOf(model, version),
       };
       versions.set(version, served);
@@ -397,12 +375,12 @@ export class Gateway {
   ): void {
     const addedLatencyMs = outcome === 'ok' ? (served.fault?.latencyMs ?? 0) : 0;
     const seconds = (performance.now() - startedMs + addedLatencyMs) / 1000;
-    this.requestsTotal.inc(served.outcomeLabels[outcome]);
-    this.latency.observe(served.labels, seconds);
+    const bucket = bucketIndex(seconds);
+    served.totals.count(outcome, seconds, bucket);
     const counts = served.windows.at(Date.now());
     counts.requests += 1;
     if (outcome === 'error') counts.errors += 1;
-    counts.latencyBuckets[bucketIndex(seconds)]! += 1;
+    counts.latencyBuckets[bucket]! += 1;
     if (label === 'spam') counts.predictedSpam += 1;
     if (label === 'ham') counts.predictedHam += 1;
   }

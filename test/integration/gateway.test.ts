@@ -10,7 +10,7 @@ import type { Route } from '../../lib/serving/route.js';
 import { Gateway } from '../../serving/gateway.js';
 import { freshDatabase, scratchDir, uniqueName } from '../helpers/env.js';
 import { corpusRows, registerTrainedVersion } from '../helpers/models.js';
-import { startQuickGateway } from '../helpers/release.js';
+import { injectFault, startQuickGateway } from '../helpers/release.js';
 
 describe('gateway', () => {
   let db: Db;
@@ -222,6 +222,53 @@ describe('gateway', () => {
     const stats = await versionStats(db, model, candidate.version, 0, Date.now() + 1000);
     expect(stats.shadowAgreement).toBeGreaterThan(0.5);
     expect(stats.requests).toBe(0);
+  });
+
+  it('exports on /metrics the inputs each version answered, by outcome, and their latency histogram in seconds', async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const gateway = await startGateway();
+    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
+    await waitForGeneration(gateway, model, 1);
+    const [email] = await emails(1);
+    const predict = (payload: object) =>
+      gateway.app.inject({ method: 'POST', url: `/v1/models/${model}/predict`, payload });
+
+    // What the client saw is what the metrics must say: 30 in one batch, then single inputs
+    // until the fault drill reaches this replica, then three more failures.
+    expect((await predict({ inputs: await emails(30) })).statusCode).toBe(200);
+    let ok = 30;
+    let failed = 0;
+    await injectFault(db, model, v1.version, 1);
+    while (failed < 4) {
+      const status = (await predict({ input: email })).statusCode;
+      if (status === 200) ok += 1;
+      else if (status === 500) failed += 1;
+      else throw new Error(`unexpected status ${status}`);
+    }
+
+    const text = (await gateway.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const value = (line: string): number => {
+      const found = text.split('\n').find((candidate) => candidate.startsWith(`${line} `));
+      if (!found) throw new Error(`no metric line ${line} in:\n${text}`);
+      return Number(found.slice(line.length + 1));
+    };
+    const labels = `model="${model}",version="${v1.version}"`;
+    expect(text).toContain('# TYPE mlops_gateway_requests_total counter');
+    expect(text).toContain('# TYPE mlops_gateway_request_duration_seconds histogram');
+    expect(value(`mlops_gateway_requests_total{${labels},outcome="ok"}`)).toBe(ok);
+    expect(value(`mlops_gateway_requests_total{${labels},outcome="error"}`)).toBe(failed);
+    const histogram = 'mlops_gateway_request_duration_seconds';
+    expect(value(`${histogram}_count{${labels}}`)).toBe(ok + failed);
+    expect(value(`${histogram}_bucket{le="+Inf",${labels}}`)).toBe(ok + failed);
+    const buckets = [
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+    ].map((le) => value(`${histogram}_bucket{le="${le}",${labels}}`));
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+    expect(buckets.at(-1)).toBe(ok + failed);
+    const sum = value(`${histogram}_sum{${labels}}`);
+    expect(sum).toBeGreaterThan(0);
+    expect(sum).toBeLessThan(ok + failed);
   });
 
   it('adds up metric windows and feedback from two replicas', async () => {
