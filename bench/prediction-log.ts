@@ -6,7 +6,7 @@
 import { startPostgres } from '../lib/dev/postgres-server.js';
 import { openPostgres, type Db } from '../lib/db/db.js';
 import { migrate } from '../lib/db/migrate.js';
-import { insertPredictions, type LoggedPrediction } from '../lib/serving/metric-store.js';
+import { insertPredictions, type PredictionColumns } from '../lib/serving/metric-store.js';
 import { RecentPredictions } from '../lib/serving/recent.js';
 import { cpuOfCommand } from './load.js';
 
@@ -14,14 +14,12 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BATCHES = 40;
 const BATCH = 2_500;
 
-type Prediction = LoggedPrediction;
-
 const COLUMNS = 'id, model, version, label, at, feedback_label, feedback_at';
 const VALUES = `p.id, p.model, p.version, p.label, to_timestamp(p.at / 1000.0),
   p.feedback_label, to_timestamp(p.feedback_at / 1000.0)`;
 
 /** The baseline: the batch as one jsonb document. */
-const asJson = (db: Db, batch: Prediction[]) =>
+const asJson = (db: Db, batch: PredictionColumns) =>
   db.query(
     `INSERT INTO predictions (${COLUMNS}) SELECT ${VALUES}
        FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, model text, version int, label text,
@@ -29,39 +27,38 @@ const asJson = (db: Db, batch: Prediction[]) =>
      ON CONFLICT (id) DO NOTHING`,
     [
       JSON.stringify(
-        batch.map(({ id, model, version, label, at, feedback }) => ({
+        batch.ids.map((id, i) => ({
           id,
-          model,
-          version,
-          label,
-          at,
-          feedback_label: feedback?.label ?? null,
-          feedback_at: feedback?.at ?? null,
+          model: batch.models[i],
+          version: batch.versions[i],
+          label: batch.labels[i],
+          at: batch.at[i],
+          feedback_label: batch.feedbackLabels[i],
+          feedback_at: batch.feedbackAt[i],
         })),
       ),
     ],
   );
 
 /** Ours: what the gateway writes (lib/serving/metric-store.ts). */
-const asArrays = (db: Db, batch: Prediction[]) => insertPredictions(db, batch);
+const asArrays = (db: Db, batch: PredictionColumns) => insertPredictions(db, batch);
 
 const server = await startPostgres();
 const db = openPostgres(await server.createDatabase('prediction_log'), 2);
 try {
   await migrate(db);
-  const recent = new RecentPredictions<Prediction>(BATCH);
-  const batch = (): Prediction[] =>
-    Array.from({ length: BATCH }, (_, i) =>
-      recent.add((id, at) => ({
-        id,
-        model: 'bench',
-        version: 1 + (i % 2),
-        label: i % 3 ? 'ham' : 'spam',
-        at,
-        ...(i % 5 === 0 ? { feedback: { label: 'ham' as const, at } } : {}),
-      })),
-    );
-  const measure = async (insert: (db: Db, batch: Prediction[]) => Promise<unknown>) => {
+  // Batches as the gateway takes them from its memory of recent predictions.
+  const recent = new RecentPredictions(BATCH);
+  const batch = (): PredictionColumns => {
+    for (let i = 0; i < BATCH; i++) {
+      const id = recent.add('bench', 1 + (i % 2), i % 3 ? 'ham' : 'spam');
+      if (i % 5 === 0) recent.setFeedback(id, 'ham', Date.now());
+    }
+    const taken = recent.unsaved();
+    recent.markSaved(taken);
+    return taken;
+  };
+  const measure = async (insert: (db: Db, batch: PredictionColumns) => Promise<unknown>) => {
     const batches = Array.from({ length: BATCHES }, batch);
     const postgresBefore = cpuOfCommand('postgres');
     const nodeBefore = process.cpuUsage();

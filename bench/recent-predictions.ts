@@ -13,38 +13,47 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 interface Prediction {
   id: string;
+  model: string;
+  version: number;
+  label: 'spam' | 'ham';
   at: number;
 }
 interface Remembering {
-  add(at: number): Prediction;
-  get(id: string): Prediction | undefined;
+  /** Remembers the nth prediction; returns its id. */
+  add(n: number): string;
+  get(id: string): { id: string } | undefined;
 }
 
 /** The baseline: a random id per prediction in one Map of CAPACITY, the oldest deleted first. */
 function trimmedMap(): Remembering {
   const map = new Map<string, Prediction>();
   return {
-    add(at) {
-      const prediction = { id: randomUUID(), at };
+    add(n) {
+      const prediction: Prediction = {
+        id: randomUUID(),
+        model: 'bench',
+        version: n % 2,
+        label: 'ham',
+        at: Date.now(),
+      };
       map.set(prediction.id, prediction);
       if (map.size > CAPACITY) map.delete(map.keys().next().value!);
-      return prediction;
+      return prediction.id;
     },
     get: (id) => map.get(id),
   };
 }
 
 function ring(): Remembering {
-  const recent = new RecentPredictions<Prediction>(CAPACITY);
-  return { add: (at) => recent.add((id) => ({ id, at })), get: (id) => recent.get(id) };
+  const recent = new RecentPredictions(CAPACITY);
+  return { add: (n) => recent.add('bench', n % 2, 'ham'), get: (id) => recent.get(id) };
 }
 
 function nsPerPrediction(side: Remembering): number {
   const pass = (): void => {
     for (let i = 0; i < PASS; i++) {
-      const prediction = side.add(i);
-      if (side.get(prediction.id) !== prediction)
-        throw new Error('a prediction just added was not found');
+      const id = side.add(i);
+      if (side.get(id)?.id !== id) throw new Error('a prediction just added was not found');
     }
   };
   for (let filled = 0; filled < CAPACITY; filled += PASS) pass();

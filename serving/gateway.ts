@@ -8,11 +8,7 @@ import type { EmailFeatures } from '../lib/corpus/email-row.js';
 import type { Db } from '../lib/db/db.js';
 import { formatZodError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import {
-  insertPredictions,
-  writeWindows,
-  type LoggedPrediction,
-} from '../lib/serving/metric-store.js';
+import { insertPredictions, writeWindows } from '../lib/serving/metric-store.js';
 import { bucketIndex, MetricWindows, type WindowSeries } from '../lib/serving/metric-windows.js';
 import {
   isWithdrawn,
@@ -24,7 +20,11 @@ import {
   type Route,
   type WeightedSplit,
 } from '../lib/serving/route.js';
-import { RecentPredictions } from '../lib/serving/recent.js';
+import {
+  RecentPredictions,
+  type RecentPrediction,
+  type UnsavedPredictions,
+} from '../lib/serving/recent.js';
 import { RequestMetrics, type RequestTotals } from '../lib/serving/request-metrics.js';
 import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
 import { RuntimeCache, type Runtime } from './runtime-cache.js';
@@ -69,12 +69,6 @@ interface ServedModel {
   split: WeightedSplit<ServedVersion>;
   /** Null when the route mirrors nothing or its shadow version is not loaded. */
   shadow: { target: ServedVersion; percent: number } | null;
-}
-
-/** A prediction as this replica remembers it; `feedback` is set once counted, and refused after. */
-interface Prediction extends LoggedPrediction {
-  /** True once flushed: from then on other replicas may label it, so the database decides. */
-  stored?: boolean;
 }
 
 /** One e-mail to classify: any of its fields may be empty, not all, and no others. */
@@ -126,9 +120,8 @@ export class Gateway {
   private readonly runtimes: RuntimeCache;
   private readonly windows: MetricWindows;
   private readonly shadow: ShadowPool;
-  private readonly recent = new RecentPredictions<Prediction>(RECENT_PREDICTIONS);
-  // The same objects as in `recent`, so feedback given before a flush is flushed with them.
-  private unsavedPredictions: Array<Prediction> = [];
+  /** Also the predictions not logged yet: feedback given before a flush is flushed with them. */
+  private readonly recent = new RecentPredictions(RECENT_PREDICTIONS);
   private timers: NodeJS.Timeout[] = [];
   private readonly metrics = new Registry();
   private readonly requests = new RequestMetrics();
@@ -301,29 +294,21 @@ export class Gateway {
   private async flushOnce(nowMs: number): Promise<void> {
     const rows = this.windows.takeClosed(nowMs);
     const open = this.windows.peekOpen();
-    const predictions = this.unsavedPredictions;
-    this.unsavedPredictions = [];
-    // Feedback counted after this point is not in the rows written below; it is added after.
-    let labelledAtWrite = new Set<string>();
+    let predictions: UnsavedPredictions | null = null;
     try {
       await this.options.db.transaction(async (tx) => {
         await writeWindows(tx, this.replicaId, [...rows, ...open]);
-        if (predictions.length > 0) {
-          await insertPredictions(tx, predictions);
-          labelledAtWrite = new Set(predictions.filter((p) => p.feedback).map((p) => p.id));
-        }
+        // Taken once the database answers: while it is down, nothing is built to be thrown away.
+        // Feedback counted after this point is not in these rows; markSaved hands it back.
+        predictions = this.recent.unsaved();
+        if (predictions.ids.length > 0) await insertPredictions(tx, predictions);
       });
     } catch {
+      // The predictions stay unsaved in `recent`, the oldest leaving it as new ones come.
       this.windows.giveBack(rows);
-      // Prediction ids older than the in-memory window are simply not findable for feedback later.
-      this.unsavedPredictions = [
-        ...predictions.slice(-RECENT_PREDICTIONS),
-        ...this.unsavedPredictions,
-      ].slice(-RECENT_PREDICTIONS);
       return;
     }
-    for (const prediction of predictions) prediction.stored = true;
-    const late = predictions.filter((p) => p.feedback && !labelledAtWrite.has(p.id));
+    const late = predictions ? this.recent.markSaved(predictions) : [];
     // Best effort: the windows are written; a failure here must not write them again.
     if (late.length > 0) await this.storeLateFeedback(late).catch(() => undefined);
   }
@@ -344,7 +329,7 @@ export class Gateway {
     }
     const vector = runtime.featurize(email);
     const { label, spamProbability } = runtime.predictVector(vector);
-    const { id } = this.remember(model, version, label);
+    const id = this.recent.add(model, version, label);
     this.observe(answering, started, 'ok', label);
 
     const shadow = served.shadow;
@@ -383,12 +368,6 @@ export class Gateway {
     counts.latencyBuckets[bucket]! += 1;
     if (label === 'spam') counts.predictedSpam += 1;
     if (label === 'ham') counts.predictedHam += 1;
-  }
-
-  private remember(model: string, version: number, label: 'spam' | 'ham') {
-    const prediction = this.recent.add((id, at) => ({ id, model, version, label, at }));
-    this.unsavedPredictions.push(prediction);
-    return prediction;
   }
 
   private buildApp(): FastifyInstance {
@@ -534,12 +513,14 @@ export class Gateway {
   }
 
   /** Feedback counted while its prediction was being written: written now, once. */
-  private async storeLateFeedback(predictions: Array<Prediction>): Promise<void> {
+  private async storeLateFeedback(
+    feedback: Array<{ id: string; label: 'spam' | 'ham'; at: number }>,
+  ): Promise<void> {
     await this.options.db.query(
       `UPDATE predictions p SET feedback_label = f.label, feedback_at = to_timestamp(f.at / 1000.0)
          FROM jsonb_to_recordset($1::jsonb) AS f(id uuid, label text, at bigint)
         WHERE p.id = f.id AND p.feedback_at IS NULL`,
-      [JSON.stringify(predictions.map(({ id, feedback }) => ({ id, ...feedback })))],
+      [JSON.stringify(feedback)],
     );
   }
 
@@ -552,14 +533,14 @@ export class Gateway {
     id: string,
     label: 'spam' | 'ham',
   ): Promise<
-    | { state: 'claimed'; prediction: Prediction }
+    | { state: 'claimed'; prediction: Pick<RecentPrediction, 'model' | 'version' | 'label'> }
     | { state: 'duplicate'; label: string }
     | { state: 'unknown' }
   > {
     const remembered = this.recent.get(id);
     if (remembered?.feedback) return { state: 'duplicate', label: remembered.feedback.label };
-    if (remembered && !remembered.stored) {
-      remembered.feedback = { label, at: Date.now() };
+    if (remembered && !remembered.saved) {
+      this.recent.setFeedback(id, label, Date.now());
       return { state: 'claimed', prediction: remembered };
     }
 
@@ -584,19 +565,13 @@ export class Gateway {
       .then(({ rows }) => rows[0] ?? null)
       .catch(() => null);
     if (stored?.claimed) {
-      if (remembered) remembered.feedback = { label, at: Date.now() };
-      const prediction = {
-        id,
-        model: stored.model,
-        version: stored.version,
-        label: stored.label,
-        at: new Date(stored.at).getTime(),
-      };
-      return { state: 'claimed', prediction };
+      this.recent.setFeedback(id, label, Date.now());
+      const { model, version, label: predicted } = stored;
+      return { state: 'claimed', prediction: { model, version, label: predicted } };
     }
     if (stored) return { state: 'duplicate', label: stored.feedback_label ?? 'unknown' };
     if (!remembered) return { state: 'unknown' };
-    remembered.feedback = { label, at: Date.now() };
+    this.recent.setFeedback(id, label, Date.now());
     return { state: 'claimed', prediction: remembered };
   }
 }

@@ -72,20 +72,29 @@ describe('gateway while PostgreSQL is unreachable', () => {
     return Object.assign(setup, { db, gateway, model, version, predict });
   };
 
-  it('keeps serving its last route, buffers metric windows, and writes them once the database is back', async () => {
+  it('keeps serving its last route, buffers metric windows and the prediction log, and writes them once the database is back', async () => {
     const setup = await gatewayOnItsOwnPostgres({ flushIntervalMs: 200 });
     const { db, gateway, model, version, predict } = setup;
 
     await setup.server.stop();
     let served = 0;
+    const ids: string[] = [];
     const outageEnds = Date.now() + 3000;
     while (Date.now() < outageEnds) {
       const response = await predict();
       expect(response.statusCode).toBe(200);
+      ids.push(response.json<{ predictionId: string }>().predictionId);
       served += 1;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(gateway.lostWindowCount).toBe(0);
+    // Feedback during the outage: the replica remembers the prediction and decides alone.
+    const feedback = await gateway.app.inject({
+      method: 'POST',
+      url: '/v1/feedback',
+      payload: { predictionId: ids[0], label: 'ham' },
+    });
+    expect(feedback.statusCode, feedback.body).toBe(200);
 
     setup.server = await startPostgres({ dataDir: setup.dataDir, port: setup.port });
     await expect
@@ -99,6 +108,13 @@ describe('gateway while PostgreSQL is unreachable', () => {
         { timeout: 15_000, interval: 300 },
       )
       .toBe(served);
+    const { rows } = await db.query<{ id: string; feedback_label: string | null }>(
+      'SELECT id, feedback_label FROM predictions WHERE model = $1 ORDER BY id',
+      [model],
+    );
+    expect(rows.map((row) => row.id)).toEqual([...ids].sort());
+    expect(rows.find((row) => row.id === ids[0])!.feedback_label).toBe('ham');
+    expect(rows.filter((row) => row.feedback_label !== null)).toHaveLength(1);
   });
 
   it('counts the windows it had to drop when the buffer is full', async () => {
