@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../lib/logger.js';
 import { TOKENIZER_VERSION } from '../../lib/model/features.js';
@@ -54,6 +56,28 @@ describe('ShadowPool', () => {
     );
     expect(shadow.depth).toBe(0);
   });
+
+  it.runIf(fs.existsSync('/proc/thread-self'))(
+    'runs copies on a thread of the lowest priority, leaving the event loop where it was',
+    async () => {
+      // Field 19 of /proc/<pid>/task/<tid>/stat; the name before it may hold spaces.
+      const niceOf = (task: string) =>
+        Number(
+          fs.readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16],
+        );
+      const lowest = () => fs.readdirSync('/proc/self/task').filter((t) => niceOf(t) === 19);
+      const here = os.getPriority();
+      const before = lowest();
+
+      const shadow = pool(3);
+      const answered: string[] = [];
+      shadow.offer(runtime, { email: emails[0]! }, (label) => answered.push(label));
+      await expect.poll(() => answered.length, { timeout: 15_000 }).toBe(1);
+
+      expect(lowest().filter((task) => !before.includes(task))).toHaveLength(1);
+      expect(os.getPriority()).toBe(here);
+    },
+  );
 
   it('scores the vector the primary already made as it scores the e-mail', async () => {
     const shadow = pool(10);
