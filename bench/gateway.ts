@@ -9,7 +9,9 @@
 // and answers per second of the server's own CPU time (all its threads, from /proc), which
 // does not move when the load generator, sharing a core, falls behind. Latency is an open-loop
 // load paced evenly at BENCH_RATE req/s (500, the goal's rate). BENCH_VERBOSE=1 prints every
-// run; BENCH_NODE_FLAGS (say '--cpu-prof --cpu-prof-dir=/tmp/p') go to both servers' node.
+// run; BENCH_NODE_FLAGS (say '--cpu-prof --cpu-prof-dir=/tmp/p') go to both servers' node;
+// BENCH_ONLY=shadow (or throughput, latency, comma-separated) runs only those comparisons,
+// for more rounds of the one being studied in the same time.
 //
 // On a machine of two or more cores the server measured runs alone on the last core, and
 // this process, PostgreSQL and vegeta on the others (taskset), so that the load generator
@@ -43,6 +45,13 @@ function hasTaskset(): boolean {
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const RATE = Number(process.env.BENCH_RATE ?? 500);
+const COMPARISONS = ['throughput', 'latency', 'shadow'] as const;
+type Comparison = (typeof COMPARISONS)[number];
+const ONLY = (process.env.BENCH_ONLY ?? COMPARISONS.join(',')).split(',');
+for (const name of ONLY)
+  if (!COMPARISONS.includes(name as Comparison))
+    throw new Error(`BENCH_ONLY: each name must be one of ${COMPARISONS.join(', ')} (got ${name})`);
+const runs = (comparison: Comparison): boolean => ONLY.includes(comparison);
 
 /** Starts bench/bench-server.ts with `args`; resolves with its URL once it listens. */
 async function startServer(args: string[]): Promise<{ url: string; child: ChildProcess }> {
@@ -169,7 +178,13 @@ async function compare(server: PostgresServer, dir: string): Promise<void> {
   await route(0);
   await settle();
 
-  const rounds: Array<Record<string, LoadResult>> = [];
+  type Round = Partial<
+    Record<
+      'bareMax' | 'gatewayMax' | 'barePaced' | 'gatewayPaced' | 'shadowPaced' | 'plainPaced',
+      LoadResult
+    >
+  >;
+  const rounds: Round[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     // Each pair swaps order every round, so that drift on the machine hits both sides alike.
     const pair = async <T>(first: () => Promise<T>, second: () => Promise<T>): Promise<[T, T]> => {
@@ -177,26 +192,31 @@ async function compare(server: PostgresServer, dir: string): Promise<void> {
       const later = await second();
       return [await first(), later];
     };
-    const [bareMax, gatewayMax] = await pair(
-      () => load('bare max', bare, full),
-      () => load('gateway max', gateway, full),
-    );
-    await settle();
-    const [barePaced, gatewayPaced] = await pair(
-      () => load('bare paced', bare, paced),
-      () => load('gateway paced', gateway, paced),
-    );
-    const [shadowPaced, plainPaced] = await pair(
-      async () => {
-        await route(20);
-        return load('gateway 20% shadow paced', gateway, paced);
-      },
-      async () => {
-        await route(0);
-        return load('gateway no shadow paced', gateway, paced);
-      },
-    );
-    rounds.push({ bareMax, gatewayMax, barePaced, gatewayPaced, shadowPaced, plainPaced });
+    const results: Round = {};
+    if (runs('throughput')) {
+      [results.bareMax, results.gatewayMax] = await pair(
+        () => load('bare max', bare, full),
+        () => load('gateway max', gateway, full),
+      );
+      await settle();
+    }
+    if (runs('latency'))
+      [results.barePaced, results.gatewayPaced] = await pair(
+        () => load('bare paced', bare, paced),
+        () => load('gateway paced', gateway, paced),
+      );
+    if (runs('shadow'))
+      [results.shadowPaced, results.plainPaced] = await pair(
+        async () => {
+          await route(20);
+          return load('gateway 20% shadow paced', gateway, paced);
+        },
+        async () => {
+          await route(0);
+          return load('gateway no shadow paced', gateway, paced);
+        },
+      );
+    rounds.push(results);
   }
 
   for (const side of [bare, gateway]) side.child.stdin!.end();
@@ -205,7 +225,6 @@ async function compare(server: PostgresServer, dir: string): Promise<void> {
   );
   await db.close();
 
-  type Round = (typeof rounds)[number];
   const f = (value: number): string => value.toFixed(2);
   const median = (pick: (round: Round) => number): number => {
     const values = rounds.map(pick).sort((a, b) => a - b);
@@ -226,25 +245,30 @@ async function compare(server: PostgresServer, dir: string): Promise<void> {
       ? `  servers on core ${SERVER_CORE}; PostgreSQL, vegeta and this process on ${OTHER_CORES}`
       : '  not pinned to cores: servers, PostgreSQL and vegeta share them',
   );
-  console.log(
-    `  max throughput (10 connections)  bare ${Math.round(median((r) => r.bareMax!.rate))} req/s  gateway ${Math.round(median((r) => r.gatewayMax!.rate))} req/s  ratio ${figure((r) => r.gatewayMax!.rate / r.bareMax!.rate)} (goal >= 0.85)`,
-  );
-  // The same throughput read off the servers' own CPU time: what one core answers, whether or
-  // not the load generator kept the server busy all the time.
-  const cpuMicros = (result: LoadResult): number => (1000 * result.serverCpuMs!) / result.requests;
-  if (rounds.every((r) => r.bareMax!.serverCpuMs !== null && r.gatewayMax!.serverCpuMs !== null))
+  if (runs('throughput')) {
     console.log(
-      `  server CPU per request at max  bare ${f(median((r) => cpuMicros(r.bareMax!)))} µs  gateway ${f(median((r) => cpuMicros(r.gatewayMax!)))} µs  throughput per CPU ratio ${figure((r) => cpuMicros(r.bareMax!) / cpuMicros(r.gatewayMax!))} (goal >= 0.85)`,
+      `  max throughput (10 connections)  bare ${Math.round(median((r) => r.bareMax!.rate))} req/s  gateway ${Math.round(median((r) => r.gatewayMax!.rate))} req/s  ratio ${figure((r) => r.gatewayMax!.rate / r.bareMax!.rate)} (goal >= 0.85)`,
     );
-  console.log(
-    `  PostgreSQL CPU per gateway request at max (the prediction log and metric windows, on the load generator's core): ${f(median((r) => (1000 * r.gatewayMax!.postgresCpuMs) / r.gatewayMax!.requests))} µs; per bare request ${f(median((r) => (1000 * r.bareMax!.postgresCpuMs) / r.bareMax!.requests))} µs`,
-  );
-  console.log(
-    `  p99 at ${RATE} req/s  bare ${f(median((r) => r.barePaced!.p99Ms))} ms  gateway ${f(median((r) => r.gatewayPaced!.p99Ms))} ms  added ${figure((r) => r.gatewayPaced!.p99Ms - r.barePaced!.p99Ms)} ms (goal <= 1 ms)`,
-  );
-  console.log(
-    `  p99 at ${RATE} req/s  gateway with 20% shadow ${f(median((r) => r.shadowPaced!.p99Ms))} ms, without ${f(median((r) => r.plainPaced!.p99Ms))} ms  ratio ${figure((r) => r.shadowPaced!.p99Ms / r.plainPaced!.p99Ms)} (goal <= 1.10)`,
-  );
+    // The same throughput read off the servers' own CPU time: what one core answers, whether or
+    // not the load generator kept the server busy all the time.
+    const cpuMicros = (result: LoadResult): number =>
+      (1000 * result.serverCpuMs!) / result.requests;
+    if (rounds.every((r) => r.bareMax!.serverCpuMs !== null && r.gatewayMax!.serverCpuMs !== null))
+      console.log(
+        `  server CPU per request at max  bare ${f(median((r) => cpuMicros(r.bareMax!)))} µs  gateway ${f(median((r) => cpuMicros(r.gatewayMax!)))} µs  throughput per CPU ratio ${figure((r) => cpuMicros(r.bareMax!) / cpuMicros(r.gatewayMax!))} (goal >= 0.85)`,
+      );
+    console.log(
+      `  PostgreSQL CPU per gateway request at max (the prediction log and metric windows, on the load generator's core): ${f(median((r) => (1000 * r.gatewayMax!.postgresCpuMs) / r.gatewayMax!.requests))} µs; per bare request ${f(median((r) => (1000 * r.bareMax!.postgresCpuMs) / r.bareMax!.requests))} µs`,
+    );
+  }
+  if (runs('latency'))
+    console.log(
+      `  p99 at ${RATE} req/s  bare ${f(median((r) => r.barePaced!.p99Ms))} ms  gateway ${f(median((r) => r.gatewayPaced!.p99Ms))} ms  added ${figure((r) => r.gatewayPaced!.p99Ms - r.barePaced!.p99Ms)} ms (goal <= 1 ms)`,
+    );
+  if (runs('shadow'))
+    console.log(
+      `  p99 at ${RATE} req/s  gateway with 20% shadow ${f(median((r) => r.shadowPaced!.p99Ms))} ms, without ${f(median((r) => r.plainPaced!.p99Ms))} ms  ratio ${figure((r) => r.shadowPaced!.p99Ms / r.plainPaced!.p99Ms)} (goal <= 1.10)`,
+    );
   console.log(`  errors: ${errors}`);
 }
 
