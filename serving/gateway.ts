@@ -294,21 +294,22 @@ export class Gateway {
   private async flushOnce(nowMs: number): Promise<void> {
     const rows = this.windows.takeClosed(nowMs);
     const open = this.windows.peekOpen();
-    let predictions: UnsavedPredictions | null = null;
+    let predictions: UnsavedPredictions;
     try {
-      await this.options.db.transaction(async (tx) => {
+      predictions = await this.options.db.transaction(async (tx) => {
         await writeWindows(tx, this.replicaId, [...rows, ...open]);
         // Taken once the database answers: while it is down, nothing is built to be thrown away.
         // Feedback counted after this point is not in these rows; markSaved hands it back.
-        predictions = this.recent.unsaved();
-        if (predictions.ids.length > 0) await insertPredictions(tx, predictions);
+        const unsaved = this.recent.unsaved();
+        if (unsaved.ids.length > 0) await insertPredictions(tx, unsaved);
+        return unsaved;
       });
     } catch {
       // The predictions stay unsaved in `recent`, the oldest leaving it as new ones come.
       this.windows.giveBack(rows);
       return;
     }
-    const late = predictions ? this.recent.markSaved(predictions) : [];
+    const late = this.recent.markSaved(predictions);
     // Best effort: the windows are written; a failure here must not write them again.
     if (late.length > 0) await this.storeLateFeedback(late).catch(() => undefined);
   }
