@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
 import type { EmailFeatures } from '../lib/corpus/email-row.js';
@@ -126,7 +126,6 @@ export class Gateway {
   private readonly metrics = new Registry();
   private readonly requests = new RequestMetrics();
   private readonly generationGauge: Gauge<'model'>;
-  private readonly lostWindows: Gauge;
   private lastPollError: string | null = null;
   private flushing: Promise<void> | null = null;
 
@@ -145,19 +144,25 @@ export class Gateway {
       labelNames: ['model'],
       registers: [this.metrics],
     });
-    this.lostWindows = new Gauge({
-      name: 'mlops_gateway_metric_windows_lost',
+    // Counts kept elsewhere, read at scrape time.
+    const windows = this.windows;
+    new Counter({
+      name: 'mlops_gateway_metric_windows_lost_total',
       help: 'Metric windows dropped while the database was unreachable',
       registers: [this.metrics],
-      collect: () => this.lostWindows.set(this.windows.lostWindows),
+      collect() {
+        this.reset();
+        this.inc(windows.lostWindows);
+      },
     });
     const shadow = this.shadow;
-    new Gauge({
-      name: 'mlops_gateway_shadow_dropped',
+    new Counter({
+      name: 'mlops_gateway_shadow_dropped_total',
       help: 'Shadow copies dropped: the shadow queue was full or its worker stopped',
       registers: [this.metrics],
       collect() {
-        this.set(shadow.dropped);
+        this.reset();
+        this.inc(shadow.dropped);
       },
     });
     this.app = this.buildApp();
@@ -338,8 +343,13 @@ export class Gateway {
       const { target } = shadow;
       const compare = (agreed: boolean): void => {
         const counts = target.windows.at(Date.now());
-        if (agreed) counts.shadowAgree += 1;
-        else counts.shadowDisagree += 1;
+        if (agreed) {
+          counts.shadowAgree += 1;
+          target.totals.shadowAgreed += 1;
+        } else {
+          counts.shadowDisagree += 1;
+          target.totals.shadowDisagreed += 1;
+        }
       };
       if (target.fault && target.fault.errorRate > 0 && Math.random() < target.fault.errorRate) {
         // A fault drill reaches shadow copies too: a copy that fails gave no answer to agree with.
@@ -463,8 +473,14 @@ export class Gateway {
       const { prediction } = claim;
       const correct = prediction.label === parsed.data.label;
       const counts = this.windows.seriesOf(prediction.model, prediction.version).at(Date.now());
-      if (correct) counts.feedbackCorrect += 1;
-      else counts.feedbackIncorrect += 1;
+      const totals = this.requests.of(prediction.model, prediction.version);
+      if (correct) {
+        counts.feedbackCorrect += 1;
+        totals.feedbackCorrect += 1;
+      } else {
+        counts.feedbackIncorrect += 1;
+        totals.feedbackIncorrect += 1;
+      }
       return {
         predictionId: parsed.data.predictionId,
         model: prediction.model,

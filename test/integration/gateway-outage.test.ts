@@ -132,7 +132,7 @@ describe('gateway while PostgreSQL is unreachable', () => {
     expect(gateway.lostWindowCount).toBeGreaterThanOrEqual(2);
     const metrics = await gateway.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(
-      new RegExp(`mlops_gateway_metric_windows_lost ${gateway.lostWindowCount}`),
+      new RegExp(`mlops_gateway_metric_windows_lost_total ${gateway.lostWindowCount}`),
     );
   });
 });
