@@ -22,6 +22,7 @@ import {
 } from '../lib/serving/route.js';
 import {
   RecentPredictions,
+  timeOfId,
   type RecentPrediction,
   type UnsavedPredictions,
 } from '../lib/serving/recent.js';
@@ -71,6 +72,10 @@ interface ServedModel {
   shadow: { target: ServedVersion; percent: number } | null;
 }
 
+/** Which version made a prediction, and what it said: what feedback is counted against. */
+type PredictionRef = Pick<RecentPrediction, 'model' | 'version' | 'label'>;
+type StoredPrediction = PredictionRef & { claimed: boolean; feedback_label: string | null };
+
 /** One e-mail to classify: any of its fields may be empty, not all, and no others. */
 const EmailInput = z
   .object({
@@ -101,6 +106,11 @@ const FeedbackBody = z
   .object({ predictionId: z.string().uuid(), label: z.enum(['spam', 'ham']) })
   .strict();
 const STICKY_HEADER = 'x-mlops-route-key';
+/**
+ * How long after its id's time a prediction missing from the database is taken to be one
+ * another replica has not written yet (feedback is told to retry), rather than unknown.
+ */
+const UNWRITTEN_GRACE_MS = 10_000;
 /** Predictions findable in memory for feedback (2^17). */
 const RECENT_PREDICTIONS = 131_072;
 
@@ -455,37 +465,42 @@ export class Gateway {
             message: `request body is invalid: ${formatZodError(parsed.error, request.body)}`,
           },
         });
-      const claim = await this.claimFeedback(parsed.data.predictionId, parsed.data.label);
+      const { predictionId, label } = parsed.data;
+      const claim = await this.claimFeedback(predictionId, label);
       if (claim.state === 'unknown')
         return reply.status(404).send({
           error: {
             type: 'NotFound',
-            message: `prediction ${parsed.data.predictionId} is unknown (or older than this gateway remembers)`,
+            message: `prediction ${predictionId} is unknown (or older than this gateway remembers)`,
           },
         });
-      if (claim.state === 'duplicate')
+      if (claim.state === 'unavailable')
+        return reply
+          .status(503)
+          .header('retry-after', '1')
+          .send({
+            error: {
+              type: 'Unavailable',
+              message: `prediction ${predictionId} cannot take feedback yet: ${claim.reason}; retry in a second`,
+            },
+          });
+      const { prediction } = claim;
+      if (claim.state === 'duplicate' && claim.label !== label)
         return reply.status(409).send({
           error: {
             type: 'Conflict',
-            message: `prediction ${parsed.data.predictionId} already has feedback (${claim.label}); each prediction counts once`,
+            message: `prediction ${predictionId} already has feedback (${claim.label}); each prediction counts once`,
           },
         });
-      const { prediction } = claim;
-      const correct = prediction.label === parsed.data.label;
-      const counts = this.windows.seriesOf(prediction.model, prediction.version).at(Date.now());
-      const totals = this.requests.of(prediction.model, prediction.version);
-      if (correct) {
-        counts.feedbackCorrect += 1;
-        totals.feedbackCorrect += 1;
-      } else {
-        counts.feedbackIncorrect += 1;
-        totals.feedbackIncorrect += 1;
-      }
+      const correct = prediction.label === label;
+      // The same feedback again (a client retrying) is answered as the first was, not counted.
+      if (claim.state === 'claimed') this.countFeedback(prediction, correct);
       return {
-        predictionId: parsed.data.predictionId,
+        predictionId,
         model: prediction.model,
         version: prediction.version,
         correct,
+        ...(claim.state === 'duplicate' ? { alreadyCounted: true } : {}),
       };
     });
 
@@ -541,54 +556,70 @@ export class Gateway {
     );
   }
 
+  private countFeedback(prediction: PredictionRef, correct: boolean): void {
+    const counts = this.windows.seriesOf(prediction.model, prediction.version).at(Date.now());
+    const totals = this.requests.of(prediction.model, prediction.version);
+    if (correct) {
+      counts.feedbackCorrect += 1;
+      totals.feedbackCorrect += 1;
+    } else {
+      counts.feedbackIncorrect += 1;
+      totals.feedbackIncorrect += 1;
+    }
+  }
+
   /**
-   * Takes the one feedback a prediction may have. A prediction not flushed yet is known only
-   * here, so memory decides without a database round trip; once flushed, feedback may reach
-   * any replica and the database decides, or memory again while the database is down.
+   * Takes the one feedback a prediction may have. A prediction not written yet is known only
+   * here, so memory decides without a database round trip; once written, feedback may reach
+   * any replica, so only the database decides, and while it is unreachable the answer is to
+   * retry. An id made moments ago that the database does not hold yet was made by another
+   * replica that has not written it: retry too, rather than call it unknown.
    */
   private async claimFeedback(
     id: string,
     label: 'spam' | 'ham',
   ): Promise<
-    | { state: 'claimed'; prediction: Pick<RecentPrediction, 'model' | 'version' | 'label'> }
-    | { state: 'duplicate'; label: string }
+    | { state: 'claimed'; prediction: PredictionRef }
+    | { state: 'duplicate'; label: string; prediction: PredictionRef }
     | { state: 'unknown' }
+    | { state: 'unavailable'; reason: string }
   > {
     const remembered = this.recent.get(id);
-    if (remembered?.feedback) return { state: 'duplicate', label: remembered.feedback.label };
+    if (remembered?.feedback)
+      return { state: 'duplicate', label: remembered.feedback.label, prediction: remembered };
     if (remembered && !remembered.saved) {
       this.recent.setFeedback(id, label, Date.now());
       return { state: 'claimed', prediction: remembered };
     }
 
-    const stored = await this.options.db
-      .query<{
-        model: string;
-        version: number;
-        label: 'spam' | 'ham';
-        at: Date;
-        claimed: boolean;
-        feedback_label: string | null;
-      }>(
-        `WITH claimed AS (
-           UPDATE predictions SET feedback_label = $2, feedback_at = now()
-            WHERE id = $1 AND feedback_at IS NULL
-            RETURNING id)
-         SELECT p.model, p.version, p.label, p.at, p.feedback_label,
-                EXISTS (SELECT 1 FROM claimed) AS claimed
-           FROM predictions p WHERE p.id = $1`,
-        [id, label],
-      )
-      .then(({ rows }) => rows[0] ?? null)
-      .catch(() => null);
+    let stored: StoredPrediction | undefined;
+    try {
+      stored = (
+        await this.options.db.query<StoredPrediction>(
+          `WITH claimed AS (
+             UPDATE predictions SET feedback_label = $2, feedback_at = now()
+              WHERE id = $1 AND feedback_at IS NULL
+              RETURNING id)
+           SELECT p.model, p.version, p.label, p.feedback_label,
+                  EXISTS (SELECT 1 FROM claimed) AS claimed
+             FROM predictions p WHERE p.id = $1`,
+          [id, label],
+        )
+      ).rows[0];
+    } catch {
+      return { state: 'unavailable', reason: 'this gateway cannot reach the database' };
+    }
     if (stored?.claimed) {
       this.recent.setFeedback(id, label, Date.now());
-      const { model, version, label: predicted } = stored;
-      return { state: 'claimed', prediction: { model, version, label: predicted } };
+      return { state: 'claimed', prediction: stored };
     }
-    if (stored) return { state: 'duplicate', label: stored.feedback_label ?? 'unknown' };
-    if (!remembered) return { state: 'unknown' };
-    this.recent.setFeedback(id, label, Date.now());
-    return { state: 'claimed', prediction: remembered };
+    if (stored) return { state: 'duplicate', label: stored.feedback_label!, prediction: stored };
+    const ageMs = Date.now() - (timeOfId(id) ?? -Infinity);
+    if (ageMs >= -UNWRITTEN_GRACE_MS && ageMs < UNWRITTEN_GRACE_MS)
+      return {
+        state: 'unavailable',
+        reason: `it was made ${Math.max(0, ageMs)} ms ago and is not written yet (replicas write their predictions every ${this.options.flushIntervalMs ?? 250} ms)`,
+      };
+    return { state: 'unknown' };
   }
 }

@@ -10,6 +10,13 @@ const codeOf = (label: Label): number => (label === 'spam' ? 1 : 2);
 const HEX1 = '0123456789abcdef'.split('');
 const HEX2 = Array.from({ length: 256 }, (_, i) => HEX1[i >> 4]! + HEX1[i & 15]!);
 
+/** When a prediction id (a UUIDv7) was made, in ms since the epoch; null if it is not one. */
+export function timeOfId(id: string): number | null {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(id))
+    return null;
+  return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}
+
 /** One remembered prediction, as the feedback path reads it. */
 export interface RecentPrediction {
   id: string;

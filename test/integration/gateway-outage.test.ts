@@ -75,9 +75,27 @@ describe('gateway while PostgreSQL is unreachable', () => {
   it('keeps serving its last route, buffers metric windows and the prediction log, and writes them once the database is back', async () => {
     const setup = await gatewayOnItsOwnPostgres({ flushIntervalMs: 200 });
     const { db, gateway, model, version, predict } = setup;
+    const feedback = (predictionId: string, label: 'spam' | 'ham') =>
+      gateway.app.inject({
+        method: 'POST',
+        url: '/v1/feedback',
+        payload: { predictionId, label },
+      });
+    // A prediction written before the outage: any replica may take its feedback, so only the
+    // database can decide it.
+    const before = (await predict()).json<{ predictionId: string }>().predictionId;
+    await expect
+      .poll(
+        async () =>
+          (await db.query('SELECT 1 FROM predictions WHERE id = $1', [before])).rows.length,
+      )
+      .toBe(1);
 
     await setup.server.stop();
-    let served = 0;
+    const refused = await feedback(before, 'spam');
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(refused.json().error.message).toMatch(/cannot reach the database; retry in a second/);
+    let served = 1;
     const ids: string[] = [];
     const outageEnds = Date.now() + 3000;
     while (Date.now() < outageEnds) {
@@ -88,13 +106,9 @@ describe('gateway while PostgreSQL is unreachable', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(gateway.lostWindowCount).toBe(0);
-    // Feedback during the outage: the replica remembers the prediction and decides alone.
-    const feedback = await gateway.app.inject({
-      method: 'POST',
-      url: '/v1/feedback',
-      payload: { predictionId: ids[0], label: 'ham' },
-    });
-    expect(feedback.statusCode, feedback.body).toBe(200);
+    // Feedback during the outage on a prediction not written yet: this replica alone knows it.
+    const taken = await feedback(ids[0]!, 'ham');
+    expect(taken.statusCode, taken.body).toBe(200);
 
     setup.server = await startPostgres({ dataDir: setup.dataDir, port: setup.port });
     await expect
@@ -112,9 +126,16 @@ describe('gateway while PostgreSQL is unreachable', () => {
       'SELECT id, feedback_label FROM predictions WHERE model = $1 ORDER BY id',
       [model],
     );
-    expect(rows.map((row) => row.id)).toEqual([...ids].sort());
+    expect(rows.map((row) => row.id)).toEqual([before, ...ids].sort());
     expect(rows.find((row) => row.id === ids[0])!.feedback_label).toBe('ham');
     expect(rows.filter((row) => row.feedback_label !== null)).toHaveLength(1);
+    // The refused feedback, retried once the database is back, counts once.
+    expect((await feedback(before, 'spam')).statusCode).toBe(200);
+    await expect
+      .poll(async () => (await versionStats(db, model, version, 0, Date.now() + 1000)).feedback, {
+        timeout: 5000,
+      })
+      .toBe(2);
   });
 
   it('counts the windows it had to drop when the buffer is full', async () => {

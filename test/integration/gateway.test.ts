@@ -330,17 +330,32 @@ describe('gateway', () => {
     const feedback = (gateway: Gateway, label: 'spam' | 'ham') =>
       gateway.app.inject({ method: 'POST', url: '/v1/feedback', payload: { predictionId, label } });
 
-    // Before the prediction is flushed: the answering replica remembers it.
+    // Before the prediction is written, the other replica cannot know it: retry, not unknown.
+    const tooSoon = await feedback(b, 'spam');
+    expect(tooSoon.statusCode, tooSoon.body).toBe(503);
+    expect(tooSoon.headers['retry-after']).toBe('1');
+    expect(tooSoon.json().error.message).toMatch(/is not written yet .*; retry in a second/);
+    // The answering replica remembers it.
     const first = await feedback(a, 'spam');
     const again = await feedback(a, 'ham');
     await new Promise((resolve) => setTimeout(resolve, 600));
-    const elsewhere = await feedback(b, 'spam');
+    const elsewhere = await feedback(b, 'ham');
+    // The same feedback again, as a client retrying after a timeout: answered, not counted.
+    const retried = await feedback(b, 'spam');
 
     expect(first.statusCode).toBe(200);
+    expect(first.json()).not.toHaveProperty('alreadyCounted');
     expect([again.statusCode, elsewhere.statusCode]).toEqual([409, 409]);
     expect(again.json().error.message).toMatch(
       /already has feedback \(spam\); each prediction counts once/,
     );
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json()).toMatchObject({
+      predictionId,
+      version: v1.version,
+      correct: first.json().correct,
+      alreadyCounted: true,
+    });
     await expect
       .poll(
         async () => (await versionStats(db, model, v1.version, 0, Date.now() + 1000)).feedback,
