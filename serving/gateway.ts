@@ -8,6 +8,7 @@ import type { EmailFeatures } from '../lib/corpus/email-row.js';
 import type { Db } from '../lib/db/db.js';
 import { formatZodError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { SparseVector } from '../lib/model/features.js';
 import { insertPredictions, writeWindows } from '../lib/serving/metric-store.js';
 import { bucketIndex, MetricWindows, type WindowSeries } from '../lib/serving/metric-windows.js';
 import {
@@ -71,6 +72,22 @@ interface ServedModel {
   /** Null when the route mirrors nothing or its shadow version is not loaded. */
   shadow: { target: ServedVersion; percent: number } | null;
 }
+
+/** One input worked out by a version, answered or failed, before anything is counted. */
+interface Answered {
+  served: ServedVersion;
+  email: EmailFeatures;
+  vector: SparseVector;
+  label: 'spam' | 'ham';
+  spamProbability: number;
+  /** Time in the version's runtime, plus any latency drill on it. */
+  seconds: number;
+}
+interface Failed {
+  served: ServedVersion;
+  error: string;
+}
+type Worked = Answered | Failed;
 
 /** Which version made a prediction, and what it said: what feedback is counted against. */
 type PredictionRef = Pick<RecentPrediction, 'model' | 'version' | 'label'>;
@@ -136,11 +153,13 @@ export class Gateway {
   private readonly metrics = new Registry();
   private readonly requests = new RequestMetrics();
   private readonly generationGauge: Gauge<'model'>;
+  private readonly log: Logger;
   private lastPollError: string | null = null;
   private flushing: Promise<void> | null = null;
 
   constructor(private readonly options: GatewayOptions) {
     this.replicaId = options.replicaId ?? `gw-${randomUUID().slice(0, 8)}`;
+    this.log = options.logger.child({ component: 'gateway', replicaId: this.replicaId });
     this.runtimes = new RuntimeCache(options.db, options.store, options.loadRetryAfterMs);
     this.windows = new MetricWindows(options.maxBufferedWindows ?? 10_000);
     this.shadow = new ShadowPool(
@@ -329,66 +348,87 @@ export class Gateway {
     if (late.length > 0) await this.storeLateFeedback(late).catch(() => undefined);
   }
 
-  /** One e-mail's answer, and how long a latency drill on its version holds it; null: no version is ready. */
-  private predictOne(served: ServedModel, email: EmailFeatures, stickyKey: string | undefined) {
+  /**
+   * Works out one e-mail with the version the route picks for it, counting and remembering
+   * nothing yet: a batch is answered whole or not at all. Null: no version is ready.
+   */
+  private work(
+    served: ServedModel,
+    email: EmailFeatures,
+    stickyKey: string | undefined,
+  ): Worked | null {
     const { model, route } = served;
     const draw =
       stickyKey && route.sticky ? stickyDraw(stickyKey, route.generation) : Math.random();
     const answering = pickFrom(served.split, draw);
     if (answering === null) return null;
     const { version, runtime, fault } = answering;
-    const delayMs = fault?.latencyMs ?? 0;
+    if (fault && fault.errorRate > 0 && Math.random() < fault.errorRate)
+      return { served: answering, error: `injected fault on ${model} v${version}` };
     const started = performance.now();
-    if (fault && fault.errorRate > 0 && Math.random() < fault.errorRate) {
-      this.observe(answering, started, 'error', null);
-      return { answer: { version, error: `injected fault on ${model} v${version}` }, delayMs };
+    try {
+      const vector = runtime.featurize(email);
+      const { label, spamProbability } = runtime.predictVector(vector);
+      // A latency drill holds the answer this much longer: it is part of the version's latency.
+      const seconds = (performance.now() - started + (fault?.latencyMs ?? 0)) / 1000;
+      return { served: answering, email, vector, label, spamProbability, seconds };
+    } catch (error) {
+      this.log.error({ model, version, err: error }, 'model failed on an input');
+      return { served: answering, error: `${model} v${version} failed on this input` };
     }
-    const vector = runtime.featurize(email);
-    const { label, spamProbability } = runtime.predictVector(vector);
-    const id = this.recent.add(model, version, label);
-    this.observe(answering, started, 'ok', label);
-
-    const shadow = served.shadow;
-    if (shadow && shadow.target.version !== version && Math.random() * 100 < shadow.percent) {
-      const { target } = shadow;
-      const compare = (agreed: boolean): void => {
-        const counts = target.windows.at(Date.now());
-        if (agreed) {
-          counts.shadowAgree += 1;
-          target.totals.shadowAgreed += 1;
-        } else {
-          counts.shadowDisagree += 1;
-          target.totals.shadowDisagreed += 1;
-        }
-      };
-      if (target.fault && target.fault.errorRate > 0 && Math.random() < target.fault.errorRate) {
-        // A fault drill reaches shadow copies too: a copy that fails gave no answer to agree with.
-        compare(false);
-      } else {
-        // A shadow that reads the same features scores the primary's vector, not the text again.
-        const input = target.runtime.featureKey === runtime.featureKey ? { vector } : { email };
-        this.shadow.offer(target.runtime, input, (shadowLabel) => compare(shadowLabel === label));
-      }
-    }
-    return { answer: { predictionId: id, version, label, spamProbability }, delayMs };
   }
 
-  private observe(
-    served: ServedVersion,
-    startedMs: number,
-    outcome: 'ok' | 'error',
-    label: 'spam' | 'ham' | null,
-  ): void {
-    const addedLatencyMs = outcome === 'ok' ? (served.fault?.latencyMs ?? 0) : 0;
-    const seconds = (performance.now() - startedMs + addedLatencyMs) / 1000;
-    const bucket = bucketIndex(seconds);
-    served.totals.count(outcome, seconds, bucket);
-    const counts = served.windows.at(Date.now());
+  /** Counts, remembers and mirrors an input whose answer goes back to the client. */
+  private deliver(served: ServedModel, worked: Answered) {
+    const { version } = worked.served;
+    const { label, spamProbability } = worked;
+    worked.served.totals.answered(worked.seconds);
+    const counts = worked.served.windows.at(Date.now());
     counts.requests += 1;
-    if (outcome === 'error') counts.errors += 1;
-    counts.latencyBuckets[bucket]! += 1;
+    counts.latencyBuckets[bucketIndex(worked.seconds)]! += 1;
     if (label === 'spam') counts.predictedSpam += 1;
-    if (label === 'ham') counts.predictedHam += 1;
+    else counts.predictedHam += 1;
+    const predictionId = this.recent.add(served.model, version, label);
+    this.mirror(served, worked);
+    return { predictionId, version, label, spamProbability };
+  }
+
+  /** Counts an input its version failed; its latency is not a version's answer time. */
+  private countFailure(failed: Failed): void {
+    failed.served.totals.errors += 1;
+    const counts = failed.served.windows.at(Date.now());
+    counts.requests += 1;
+    counts.errors += 1;
+  }
+
+  /** Sends a share of answered inputs to the route's shadow version, off the request path. */
+  private mirror(served: ServedModel, worked: Answered): void {
+    const shadow = served.shadow;
+    const { runtime, version } = worked.served;
+    if (!shadow || shadow.target.version === version || Math.random() * 100 >= shadow.percent)
+      return;
+    const { target } = shadow;
+    const compare = (agreed: boolean): void => {
+      const counts = target.windows.at(Date.now());
+      if (agreed) {
+        counts.shadowAgree += 1;
+        target.totals.shadowAgreed += 1;
+      } else {
+        counts.shadowDisagree += 1;
+        target.totals.shadowDisagreed += 1;
+      }
+    };
+    if (target.fault && target.fault.errorRate > 0 && Math.random() < target.fault.errorRate) {
+      // A fault drill reaches shadow copies too: a copy that fails gave no answer to agree with.
+      compare(false);
+      return;
+    }
+    // A shadow that reads the same features scores the primary's vector, not the text again.
+    const input =
+      target.runtime.featureKey === runtime.featureKey
+        ? { vector: worked.vector }
+        : { email: worked.email };
+    this.shadow.offer(target.runtime, input, (label) => compare(label === worked.label));
   }
 
   private buildApp(): FastifyInstance {
@@ -396,7 +436,7 @@ export class Gateway {
     // No fastify logger: it would log each request (below the level we keep) and make a
     // child logger for each, which costs every request; what fails is logged here instead.
     const app = Fastify({ bodyLimit: 32 * 1024 * 1024 });
-    const log = this.options.logger.child({ component: 'gateway', replicaId: this.replicaId });
+    const log = this.log;
 
     app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
       const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
@@ -429,11 +469,10 @@ export class Gateway {
       const { route } = served;
       const inputs = parsed.data.input ? [parsed.data.input] : parsed.data.inputs!;
       const stickyKey = request.headers[STICKY_HEADER] as string | undefined;
-      const answers = [];
-      let delayMs = 0;
+      const worked: Worked[] = [];
       for (const input of inputs) {
-        const predicted = this.predictOne(served, input, stickyKey);
-        if (predicted === null)
+        const one = this.work(served, input, stickyKey);
+        if (one === null)
           return reply.status(503).send({
             error: {
               type: 'Unavailable',
@@ -442,15 +481,29 @@ export class Gateway {
                 : `no version of ${model} in route generation ${route.generation} is ready`,
             },
           });
-        answers.push(predicted.answer);
-        delayMs = Math.max(delayMs, predicted.delayMs);
+        worked.push(one);
       }
       // A latency drill holds the whole answer for the slowest version in it.
+      const delayMs = worked.reduce((most, w) => Math.max(most, w.served.fault?.latencyMs ?? 0), 0);
+      const failures = worked.flatMap((w, index) => ('error' in w ? [{ ...w, index }] : []));
+      // What the client gets is what is counted: a failed batch answers none of its inputs,
+      // so only the failed ones count (as their versions' errors), and nothing is logged.
+      for (const failure of failures) this.countFailure(failure);
+      const answers =
+        failures.length === 0 ? worked.map((w) => this.deliver(served, w as Answered)) : [];
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      const failed = answers.find((answer) => 'error' in answer);
-      if (failed && 'error' in failed)
+      const [failed] = failures;
+      if (failed)
         return reply.status(500).send({
-          error: { type: 'PredictionFailed', message: failed.error, version: failed.version },
+          error: {
+            type: 'PredictionFailed',
+            message:
+              inputs.length === 1
+                ? failed.error
+                : `input ${failed.index} failed (${failed.error}); ${failures.length} of ${inputs.length} inputs failed and none is answered`,
+            version: failed.served.version,
+            ...(inputs.length === 1 ? {} : { input: failed.index }),
+          },
         });
       const body = { model, generation: route.generation, predictions: answers };
       return parsed.data.input ? { model, generation: route.generation, ...answers[0] } : body;

@@ -1,5 +1,5 @@
 import type { Metric, Registry } from 'prom-client';
-import { LATENCY_BUCKETS_SECONDS } from './metric-windows.js';
+import { bucketIndex, LATENCY_BUCKETS_SECONDS } from './metric-windows.js';
 
 /**
  * What one replica has seen of one model version since it started: the counts behind its
@@ -11,7 +11,7 @@ export class RequestTotals {
   ok = 0;
   errors = 0;
   sumSeconds = 0;
-  /** Requests per LATENCY_BUCKETS_SECONDS bucket (the last is +Inf), not cumulative. */
+  /** Answered inputs per LATENCY_BUCKETS_SECONDS bucket (the last is +Inf), not cumulative. */
   readonly buckets = new Float64Array(LATENCY_BUCKETS_SECONDS.length + 1);
   /** Shadow copies this version answered, by whether it agreed with the primary. */
   shadowAgreed = 0;
@@ -25,12 +25,11 @@ export class RequestTotals {
     readonly version: number,
   ) {}
 
-  /** Counts one answered input, whose latency falls in bucket `bucket` (see `bucketIndex`). */
-  count(outcome: 'ok' | 'error', seconds: number, bucket: number): void {
-    if (outcome === 'ok') this.ok += 1;
-    else this.errors += 1;
+  /** Counts one answered input and its latency; failed inputs are counted in `errors` only. */
+  answered(seconds: number): void {
+    this.ok += 1;
     this.sumSeconds += seconds;
-    this.buckets[bucket]! += 1;
+    this.buckets[bucketIndex(seconds)]! += 1;
   }
 }
 
@@ -84,8 +83,11 @@ export class RequestMetrics {
       }),
     );
     registry.registerMetric(
-      collector(DURATION, 'Time to answer an input, in seconds', 'histogram', () =>
-        this.each(histogramSamples),
+      collector(
+        DURATION,
+        "Time in the version's runtime to answer an input, in seconds",
+        'histogram',
+        () => this.each(histogramSamples),
       ),
     );
     registry.registerMetric(
@@ -117,7 +119,7 @@ function histogramSamples(
   totals: RequestTotals,
   labels: { model: string; version: string },
 ): Sample[] {
-  const count = totals.ok + totals.errors;
+  const count = totals.ok;
   let cumulative = 0;
   return [
     ...LATENCY_BUCKETS_SECONDS.map((le, i) => {

@@ -258,17 +258,71 @@ describe('gateway', () => {
     expect(text).toContain('# TYPE mlops_gateway_request_duration_seconds histogram');
     expect(value(`mlops_gateway_requests_total{${labels},outcome="ok"}`)).toBe(ok);
     expect(value(`mlops_gateway_requests_total{${labels},outcome="error"}`)).toBe(failed);
+    // Latency is of answered inputs: a failed one has no answer time to speak of.
     const histogram = 'mlops_gateway_request_duration_seconds';
-    expect(value(`${histogram}_count{${labels}}`)).toBe(ok + failed);
-    expect(value(`${histogram}_bucket{le="+Inf",${labels}}`)).toBe(ok + failed);
+    expect(value(`${histogram}_count{${labels}}`)).toBe(ok);
+    expect(value(`${histogram}_bucket{le="+Inf",${labels}}`)).toBe(ok);
     const buckets = [
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
     ].map((le) => value(`${histogram}_bucket{le="${le}",${labels}}`));
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
-    expect(buckets.at(-1)).toBe(ok + failed);
+    expect(buckets.at(-1)).toBe(ok);
     const sum = value(`${histogram}_sum{${labels}}`);
     expect(sum).toBeGreaterThan(0);
-    expect(sum).toBeLessThan(ok + failed);
+    expect(sum).toBeLessThan(ok);
+    expect(value(`mlops_gateway_feedback_total{${labels},outcome="correct"}`)).toBe(0);
+    expect(value('mlops_gateway_metric_windows_lost_total')).toBe(0);
+  });
+
+  it('answers a batch whole or not at all, counting only what the client was told', async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const gateway = await startGateway();
+    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
+    await waitForGeneration(gateway, model, 1);
+    await injectFault(db, model, v1.version, 0.5);
+    const batch = { inputs: await emails(5) };
+
+    let answered = 0;
+    let failed = 0;
+    let failedBatches = 0;
+    // Until the drill reaches this replica, and then five failed batches.
+    for (let i = 0; failedBatches < 5; i++) {
+      if (i === 1000) throw new Error(`only ${failedBatches} of 1000 batches failed`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: `/v1/models/${model}/predict`,
+        payload: batch,
+      });
+      if (response.statusCode === 200) {
+        answered += response.json<{ predictions: unknown[] }>().predictions.length;
+        continue;
+      }
+      expect(response.statusCode, response.body).toBe(500);
+      const { error } = response.json<{
+        error: { message: string; version: number; input: number };
+      }>();
+      const [, count] = /; (\d) of 5 inputs failed and none is answered$/.exec(error.message)!;
+      expect(error.message).toMatch(new RegExp(`^input ${error.input} failed \\(injected fault`));
+      expect(error.version).toBe(v1.version);
+      failed += Number(count);
+      failedBatches += 1;
+    }
+
+    const text = (await gateway.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const labels = `model="${model}",version="${v1.version}"`;
+    expect(text).toContain(`mlops_gateway_requests_total{${labels},outcome="ok"} ${answered}\n`);
+    expect(text).toContain(`mlops_gateway_requests_total{${labels},outcome="error"} ${failed}\n`);
+    // Only answers the client got are in the prediction log, so only they can take feedback.
+    await expect
+      .poll(async () => {
+        const stats = await versionStats(db, model, v1.version, 0, Date.now() + 1000);
+        return [stats.requests, stats.errors];
+      })
+      .toEqual([answered + failed, failed]);
+    const { rows } = await db.query('SELECT 1 FROM predictions WHERE model = $1', [model]);
+    expect(rows).toHaveLength(answered);
   });
 
   it('adds up metric windows and feedback from two replicas', async () => {
