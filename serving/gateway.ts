@@ -450,6 +450,15 @@ export class Gateway {
       });
     });
 
+    app.setNotFoundHandler((request, reply) =>
+      reply.status(404).send({
+        error: {
+          type: 'NotFound',
+          message: `no ${request.method} ${request.url.split('?')[0]} here; the gateway serves POST /v1/models/:model/predict, POST /v1/feedback, GET /v1/models/:model/route, /metrics, /healthz and /readyz`,
+        },
+      }),
+    );
+
     app.post<{ Params: { model: string } }>('/v1/models/:model/predict', async (request, reply) => {
       const parsed = PredictBody.safeParse(request.body);
       if (!parsed.success)

@@ -494,5 +494,21 @@ describe('gateway', () => {
     expect(tooMany.json<{ error: { message: string } }>().error.message).toMatch(
       /inputs: must hold at most 1000 inputs/,
     );
+    // A wrong method or path is answered in the same shape, saying what is served.
+    const wrongMethod = await gateway.app.inject({
+      method: 'GET',
+      url: `/v1/models/${model}/predict`,
+    });
+    expect(wrongMethod.statusCode).toBe(404);
+    expect(wrongMethod.json()).toEqual({
+      error: {
+        type: 'NotFound',
+        message: expect.stringMatching(
+          new RegExp(
+            `^no GET /v1/models/${model}/predict here; the gateway serves POST /v1/models/:model/predict`,
+          ),
+        ),
+      },
+    });
   });
 });
