@@ -49,8 +49,10 @@ export async function replayTraffic(
   const inFlight = new Set<Promise<void>>();
   const started = Date.now();
   const intervalMs = 1000 / options.rate;
+  // N a second for D seconds is N x D requests, the last one due just before D is up.
+  const total = Math.ceil((options.rate * options.durationMs) / 1000);
 
-  for (let i = 0; Date.now() - started < options.durationMs && !options.signal?.aborted; i++) {
+  for (let i = 0; i < total && !options.signal?.aborted; i++) {
     const due = started + i * intervalMs;
     if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
     const email = emails[i % emails.length]!;
@@ -92,10 +94,17 @@ async function sendOne(
   if (options.labelsAfterSeconds < 0) return;
 
   await new Promise((resolve) => setTimeout(resolve, options.labelsAfterSeconds * 1000));
-  const feedback = await fetch(`${options.gatewayUrl}/v1/feedback`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ predictionId: answer.predictionId, label: email.label }),
-  }).catch(() => null);
-  if (feedback?.ok) summary.feedbackSent += 1;
+  // A gateway answers 503 when it cannot decide yet (the prediction is not written, or the
+  // database is unreachable): try again a few times, as its Retry-After says.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const feedback = await fetch(`${options.gatewayUrl}/v1/feedback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ predictionId: answer.predictionId, label: email.label }),
+    }).catch(() => null);
+    if (feedback?.ok) summary.feedbackSent += 1;
+    if (feedback?.status !== 503 || options.signal?.aborted) return;
+    const retryAfterSeconds = Number(feedback.headers.get('retry-after')) || 1;
+    await new Promise((resolve) => setTimeout(resolve, retryAfterSeconds * 1000));
+  }
 }
