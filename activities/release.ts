@@ -17,6 +17,8 @@ export interface RouteRequest {
   weights: Record<string, number>;
   shadow: { version: number; percent: number } | null;
   warm: number[];
+  /** Sticky routing by request key (the plan's `sticky`); absent: as the current route has it. */
+  sticky?: boolean;
 }
 
 /** How long one read of a version's metric windows may take before its checks are inconclusive. */
@@ -81,7 +83,7 @@ export function releaseActivities(deps: ActivityDeps) {
             weights: input.weights,
             shadow: input.shadow,
             warm: input.warm,
-            sticky: current?.sticky ?? false,
+            sticky: input.sticky ?? current?.sticky ?? false,
           };
           await writeRoute(tx, route, input.releaseId);
           await tx.query(

@@ -541,6 +541,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       shadow: shadowPercent > 0 ? { version: input.version, percent: shadowPercent } : null,
       // Going back leaves the candidate cold: replicas stop holding (or retrying) it.
       warm: leavesCandidateCold(purpose) ? [] : [input.version],
+      sticky: plan.sticky,
     });
     status.weights = weights;
     await routing.awaitRouteApplied({

@@ -123,6 +123,11 @@ export const ReleasePlanSchema = z
       .optional(),
     /** A model's first release (no stable version) goes to full traffic after its approvals. */
     allowFirstRelease: z.boolean().default(true),
+    /**
+     * Requests with the same `x-mlops-route-key` header go to the same version within a route
+     * generation (each step is one), so a user does not flip between versions mid-session.
+     */
+    sticky: z.boolean().default(false),
     /** How long to wait for every gateway replica to load and verify the candidate. */
     loadTimeout: DurationSchema.default('2m'),
   })

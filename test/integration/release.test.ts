@@ -96,6 +96,7 @@ describe('releaseWorkflow', () => {
           { weight: 20, bake: '2s', checkInterval: '1s' },
           { weight: 50, bake: '2s', checkInterval: '1s' },
         ],
+        sticky: true,
       }),
     );
     const result = await handle.result();
@@ -103,7 +104,10 @@ describe('releaseWorkflow', () => {
 
     expect(result.outcome, result.reason).toBe('promoted');
     expect((await findAliasedVersion(db, model, 'production'))?.version).toBe(candidate);
-    expect((await readRoute(db, model))?.weights).toEqual({ [stable]: 0, [candidate]: 10_000 });
+    expect(await readRoute(db, model)).toMatchObject({
+      weights: { [stable]: 0, [candidate]: 10_000 },
+      sticky: true,
+    });
     expect(result.status.timeline.map((event) => event.event)).toEqual(
       expect.arrayContaining(['loading', 'canary', 'promoted', 'done']),
     );
