@@ -62,7 +62,9 @@ export function formatZodError(error: z.ZodError, input?: unknown): string {
 function describeValue(got: unknown, couldBeMissing: boolean): string {
   if (got === undefined) return couldBeMissing ? ' (missing)' : '';
   if (Array.isArray(got)) return ` (got an array of ${got.length})`;
-  return ` (got ${JSON.stringify(got)?.slice(0, 80)})`;
+  const text = JSON.stringify(got) ?? String(got);
+  // A long value is cut, visibly: the message names the value, it need not hold all of it.
+  return ` (got ${text.length > 80 ? `${text.slice(0, 79)}…` : text})`;
 }
 
 function valueAt(input: unknown, pathParts: readonly PropertyKey[]): unknown {

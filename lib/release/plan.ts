@@ -64,7 +64,7 @@ export const CheckSchema = z
       context.addIssue({
         code: 'custom',
         path: ['pass'],
-        message: `must be ${lowerIsBetter ? '<=' : '>='} fail for ${check.metric}, where ${lowerIsBetter ? 'lower' : 'higher'} is better (got pass ${check.pass}, fail ${check.fail})`,
+        message: `must be ${lowerIsBetter ? '<=' : '>='} fail (${check.fail}) for ${check.metric}, where ${lowerIsBetter ? 'lower' : 'higher'} is better`,
       });
     }
   });

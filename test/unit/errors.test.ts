@@ -31,6 +31,11 @@ describe('formatZodError', () => {
     ).toBe('inputs: must hold at most 3 inputs (got an array of 4)');
   });
 
+  it('cuts a long value visibly, with an ellipsis', () => {
+    const message = explain({ predictionId: 'x'.repeat(200), label: 'spam' });
+    expect(message).toBe(`predictionId: Invalid UUID (got "${'x'.repeat(78)}…)`);
+  });
+
   it('names each field at fault, with the value given', () => {
     expect(explain({ predictionId: 'x', label: 'maybe', extra: 1 })).toBe(
       'predictionId: Invalid UUID (got "x"); label: Invalid option: expected one of "spam"|"ham" (got "maybe"); extra: unknown field (check its spelling)',

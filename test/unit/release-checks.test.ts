@@ -151,13 +151,15 @@ describe('ReleasePlanSchema', () => {
         ...base,
         checks: [{ metric: 'error_rate', against: 'absolute', pass: 0.1, fail: 0.05 }],
       }),
-    ).toMatch(/checks\.0\.pass: must be <= fail for error_rate/);
+    ).toMatch(
+      /checks\.0\.pass: must be <= fail \(0\.05\) for error_rate, where lower is better \(got 0\.1\)$/,
+    );
     expect(
       errors({
         ...base,
         checks: [{ metric: 'online_accuracy', against: 'absolute', pass: 0.8, fail: 0.9 }],
       }),
-    ).toMatch(/must be >= fail for online_accuracy/);
+    ).toMatch(/must be >= fail \(0\.9\) for online_accuracy, where higher is better \(got 0\.8\)$/);
   });
 
   it('refuses a first step at 100% when a check compares with stable, and approvals past the last step', () => {
