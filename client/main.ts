@@ -4,6 +4,8 @@ import os from 'node:os';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { DatabaseInUseError } from '../lib/db/db.js';
+import { PortInUseError } from '../lib/dev/temporal-server.js';
 import { InvalidInputError } from '../lib/errors.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { cliApiToken } from '../lib/access/dev-token.js';
@@ -473,6 +475,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof InvalidInputError) {
       process.stderr.write(`mlops: ${error.message}\nFix the input and run the command again.\n`);
       return ExitCode.BadInput;
+    }
+    if (error instanceof DatabaseInUseError || error instanceof PortInUseError) {
+      // Something else holds what this command needs: the message says what and what to do.
+      process.stderr.write(`mlops: ${error.message}\n`);
+      return ExitCode.Unavailable;
     }
     process.stderr.write(`mlops: ${(error as Error).stack ?? String(error)}\n`);
     return ExitCode.Unavailable;

@@ -96,6 +96,11 @@ export async function openPglite(dir: string): Promise<Db> {
  * write over the first. A lock file with the owner's pid refuses that; a lock left by a
  * process that no longer runs is taken over.
  */
+/** Another running process holds the embedded database this one was told to open. */
+export class DatabaseInUseError extends Error {
+  override readonly name = 'DatabaseInUseError';
+}
+
 function lockDirectory(dir: string): () => void {
   const lockFile = `${path.resolve(dir)}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -106,8 +111,8 @@ function lockDirectory(dir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(fs.readFileSync(lockFile, 'utf8'));
       if (isRunning(owner) && owner !== process.pid) {
-        throw new Error(
-          `the embedded database in ${dir} is in use by process ${owner}; stop that process, or give this one its own MLOPS_HOME or a DATABASE_URL`,
+        throw new DatabaseInUseError(
+          `the embedded database in ${dir} is in use by process ${owner}; stop that process, or give this one its own MLOPS_HOME or a DATABASE_URL (a PostgreSQL server several processes can share)`,
           { cause: error },
         );
       }

@@ -169,6 +169,22 @@ describe('mlops train', () => {
     expect(stderr).toMatch(/start it with `mlops dev` or `mlops api`, or set MLOPS_API_URL/);
   });
 
+  it('exits 3 in one line, no stack trace, when another process holds the embedded database', async () => {
+    const home = scratchDir();
+    // This test's own process is running, so its pid in the lock holds the database.
+    fs.writeFileSync(path.join(home, 'pglite.lock'), String(process.pid));
+
+    const { code, stderr } = await mlops(['serve'], {
+      MLOPS_HOME: home,
+      MLOPS_GATEWAY_PORT: String(await closedPort()),
+    });
+
+    expect(code).toBe(3);
+    expect(stderr.trim()).toBe(
+      `mlops: the embedded database in ${path.join(home, 'pglite')} is in use by process ${process.pid}; stop that process, or give this one its own MLOPS_HOME or a DATABASE_URL (a PostgreSQL server several processes can share)`,
+    );
+  });
+
   it('exits 3 and says how to start Temporal when the API cannot reach it', async () => {
     const address = `127.0.0.1:${await closedPort()}`;
     const db = await freshDatabase();
