@@ -266,6 +266,18 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       );
   };
 
+  const record = (stage: string) =>
+    act.recordRelease({
+      releaseId: executionKey,
+      model: input.model,
+      version: input.version,
+      stableVersion: status.stable,
+      stage,
+      outcome: status.outcome,
+      plan: plan as unknown as Record<string, unknown>,
+      summary: { weights: status.weights, step: status.step },
+    });
+
   const transition = async (
     stage: string,
     details: string,
@@ -285,6 +297,9 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       version: input.version,
       details: { releaseId, details, weights: status.weights },
     });
+    // Listed (`mlops release ls`) at its current stage, not only as it starts and ends;
+    // `finish` records the end.
+    if (stage !== 'done' && patched('record-every-stage')) await record(stage);
     notify(final);
   };
 
@@ -447,18 +462,6 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       : undefined;
   const setUpEarlier = (phase: LoopPhase, stepIndex = 0): boolean =>
     rankOf(phase, stepIndex) <= resumeRank;
-
-  const record = (stage: string) =>
-    act.recordRelease({
-      releaseId: executionKey,
-      model: input.model,
-      version: input.version,
-      stableVersion: status.stable,
-      stage,
-      outcome: status.outcome,
-      plan: plan as unknown as Record<string, unknown>,
-      summary: { weights: status.weights, step: status.step },
-    });
 
   // Read-only lookups come before the route is claimed: a version that does not exist must
   // fail the release without holding the route of its model.

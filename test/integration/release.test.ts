@@ -4,6 +4,7 @@ import type { Db } from '../../lib/db/db.js';
 import { findAliasedVersion } from '../../lib/registry/versions.js';
 import type { ReleasePlanInput } from '../../lib/release/plan.js';
 import { versionStats } from '../../lib/serving/metric-store.js';
+import { listReleases } from '../../lib/release/release-store.js';
 import { readRoute } from '../../lib/serving/route-store.js';
 import { Gateway } from '../../serving/gateway.js';
 import type { releaseWorkflow, ReleaseResult } from '../../workflows/release.js';
@@ -401,6 +402,15 @@ describe('releaseWorkflow', () => {
 
     const second = await start(model, v3.version, quickPlan());
     await untilStage(second, 'waiting-for-route');
+    // `mlops release ls` lists the waiting one too.
+    await expect
+      .poll(async () => (await listReleases(db, model)).map((r) => [r.version, r.stage]))
+      .toEqual(
+        expect.arrayContaining([
+          [v3.version, 'waiting-for-route'],
+          [candidate, 'awaiting-approval'],
+        ]),
+      );
     const refused = await first
       .executeUpdate('approve', { args: [{ approver: 'mallory', channel: 'cli' }] })
       .catch((error: { cause?: { message?: string } }) => error);
