@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setAlias } from '../lib/registry/aliases.js';
+import { writeAudit } from '../lib/registry/audit.js';
+import { upsertRelease, type ReleaseRow } from '../lib/release/release-store.js';
 import { evaluateCheck, type CheckResult, type StatsOrError } from '../lib/release/checks.js';
 import type { Check } from '../lib/release/plan.js';
 import { versionStats } from '../lib/serving/metric-store.js';
@@ -278,33 +280,32 @@ export function releaseActivities(deps: ActivityDeps) {
     },
 
     /** Upserts the release's row (stage, outcome, summary) for the API. */
-    async recordRelease(input: {
-      releaseId: string;
-      model: string;
-      version: number;
-      stableVersion: number | null;
-      stage: string;
-      outcome: string;
-      plan: Record<string, unknown>;
-      summary: Record<string, unknown>;
+    async recordRelease(input: ReleaseRow): Promise<void> {
+      await mapFailures(() => upsertRelease(deps.db, input));
+    },
+
+    /**
+     * One transition of a release: its audit row (once per key) and its release row at the
+     * new stage, together, so that the list never shows a stage the audit log does not.
+     */
+    async recordTransition(input: {
+      audit: { key: string; action: string; model: string; version: number; actor: string };
+      details: Record<string, unknown>;
+      release: ReleaseRow;
     }): Promise<void> {
       await mapFailures(() =>
-        deps.db.query(
-          `INSERT INTO releases (id, model, version, stable_version, stage, outcome, plan, summary)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
-           ON CONFLICT (id) DO UPDATE SET stage = EXCLUDED.stage, outcome = EXCLUDED.outcome,
-             summary = EXCLUDED.summary, stable_version = EXCLUDED.stable_version, updated_at = now()`,
-          [
-            input.releaseId,
-            input.model,
-            input.version,
-            input.stableVersion,
-            input.stage,
-            input.outcome,
-            JSON.stringify(input.plan),
-            JSON.stringify(input.summary),
-          ],
-        ),
+        deps.db.transaction(async (tx) => {
+          await writeAudit(tx, {
+            actor: input.audit.actor,
+            channel: 'workflow',
+            action: input.audit.action,
+            model: input.audit.model,
+            version: input.audit.version,
+            details: input.details,
+            idempotencyKey: input.audit.key,
+          });
+          await upsertRelease(tx, input.release);
+        }),
       );
     },
   };

@@ -266,17 +266,17 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       );
   };
 
-  const record = (stage: string) =>
-    act.recordRelease({
-      releaseId: executionKey,
-      model: input.model,
-      version: input.version,
-      stableVersion: status.stable,
-      stage,
-      outcome: status.outcome,
-      plan: plan as unknown as Record<string, unknown>,
-      summary: { weights: status.weights, step: status.step },
-    });
+  const releaseRow = (stage: string) => ({
+    releaseId: executionKey,
+    model: input.model,
+    version: input.version,
+    stableVersion: status.stable,
+    stage,
+    outcome: status.outcome,
+    plan: plan as unknown as Record<string, unknown>,
+    summary: { weights: status.weights, step: status.step },
+  });
+  const record = (stage: string) => act.recordRelease(releaseRow(stage));
 
   const transition = async (
     stage: string,
@@ -289,17 +289,19 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     setCurrentDetails(timelineMarkdown(status));
     log.info('release transition', { model: input.model, version: input.version, stage, details });
     transitions += 1;
-    await act.auditTransition({
+    const audit = {
       actor: 'release-controller',
       key: `${executionKey}/${transitions}`,
       action: `release.${stage}`,
       model: input.model,
       version: input.version,
-      details: { releaseId, details, weights: status.weights },
-    });
-    // Listed (`mlops release ls`) at its current stage, not only as it starts and ends;
-    // `finish` records the end.
-    if (stage !== 'done' && patched('record-every-stage')) await record(stage);
+    };
+    const auditDetails = { releaseId, details, weights: status.weights };
+    // The release's row follows its stage (`mlops release ls`), in the same activity as the
+    // audit row, so a release's history gains no events; `finish` records the end.
+    if (stage !== 'done' && patched('record-every-stage'))
+      await act.recordTransition({ audit, details: auditDetails, release: releaseRow(stage) });
+    else await act.auditTransition({ ...audit, details: auditDetails });
     notify(final);
   };
 

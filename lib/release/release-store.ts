@@ -12,6 +12,38 @@ export interface ReleaseRecord {
   updatedAt: string;
 }
 
+/** What a release's row says; written by its workflow at each stage. */
+export interface ReleaseRow {
+  releaseId: string;
+  model: string;
+  version: number;
+  stableVersion: number | null;
+  stage: string;
+  outcome: string;
+  plan: Record<string, unknown>;
+  summary: Record<string, unknown>;
+}
+
+/** Writes a release's row, or brings it up to date (the plan stays as first written). */
+export async function upsertRelease(db: Queryable, row: ReleaseRow): Promise<void> {
+  await db.query(
+    `INSERT INTO releases (id, model, version, stable_version, stage, outcome, plan, summary)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+     ON CONFLICT (id) DO UPDATE SET stage = EXCLUDED.stage, outcome = EXCLUDED.outcome,
+       summary = EXCLUDED.summary, stable_version = EXCLUDED.stable_version, updated_at = now()`,
+    [
+      row.releaseId,
+      row.model,
+      row.version,
+      row.stableVersion,
+      row.stage,
+      row.outcome,
+      JSON.stringify(row.plan),
+      JSON.stringify(row.summary),
+    ],
+  );
+}
+
 /** A model's releases, newest first. */
 export async function listReleases(
   db: Queryable,
