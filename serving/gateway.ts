@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ArtifactStore } from '../lib/artifacts/store.js';
@@ -46,6 +46,12 @@ export interface GatewayOptions {
   maxBufferedWindows?: number;
   /** How long a version that failed to load waits before the next try (10 s). */
   loadRetryAfterMs?: number;
+  /**
+   * How long a prediction id the database does not hold may still be one another replica
+   * has not written (feedback is told to retry rather than that it is unknown): after the
+   * time in the id, and after an outage of the database that the id falls in (10 s).
+   */
+  unwrittenGraceMs?: number;
 }
 
 interface Fault {
@@ -123,11 +129,6 @@ const FeedbackBody = z
   .object({ predictionId: z.string().uuid(), label: z.enum(['spam', 'ham']) })
   .strict();
 const STICKY_HEADER = 'x-mlops-route-key';
-/**
- * How long after its id's time a prediction missing from the database is taken to be one
- * another replica has not written yet (feedback is told to retry), rather than unknown.
- */
-const UNWRITTEN_GRACE_MS = 10_000;
 /** Predictions findable in memory for feedback (2^17). */
 const RECENT_PREDICTIONS = 131_072;
 
@@ -155,6 +156,9 @@ export class Gateway {
   private readonly generationGauge: Gauge<'model'>;
   private readonly log: Logger;
   private lastPollError: string | null = null;
+  /** When this replica last lost the database (null: it has it), and its last outage. */
+  private outageStartedAt: number | null = null;
+  private lastOutage: { startedAt: number; endedAt: number } | null = null;
   private flushing: Promise<void> | null = null;
 
   constructor(private readonly options: GatewayOptions) {
@@ -238,7 +242,11 @@ export class Gateway {
         }>('SELECT model, version, latency_ms, error_rate FROM fault_injections')
       ).rows;
       this.lastPollError = null;
+      if (this.outageStartedAt !== null)
+        this.lastOutage = { startedAt: this.outageStartedAt, endedAt: Date.now() };
+      this.outageStartedAt = null;
     } catch (error) {
+      this.outageStartedAt ??= Date.now();
       // Keep serving the last good routes; say so once, not every tick.
       if (this.lastPollError === null)
         this.options.logger.warn(
@@ -435,7 +443,27 @@ export class Gateway {
     // A batch of up to 1000 e-mails can be tens of MB.
     // No fastify logger: it would log each request (below the level we keep) and make a
     // child logger for each, which costs every request; what fails is logged here instead.
-    const app = Fastify({ bodyLimit: 32 * 1024 * 1024 });
+    const app = Fastify({
+      bodyLimit: 32 * 1024 * 1024,
+      // What fails before routing (a malformed URL, or not HTTP at all) in the same shape.
+      frameworkErrors: (error, _request, reply: FastifyReply) =>
+        reply.status(400).send({ error: { type: 'BadRequest', message: error.message } }),
+      clientErrorHandler: (error, socket) => {
+        if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || !socket.writable) {
+          socket.destroy();
+          return;
+        }
+        const body = JSON.stringify({
+          error: {
+            type: 'BadRequest',
+            message: `the request is not valid HTTP (${error.message})`,
+          },
+        });
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      },
+    });
     const log = this.log;
 
     app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
@@ -506,12 +534,11 @@ export class Gateway {
         return reply.status(500).send({
           error: {
             type: 'PredictionFailed',
-            message:
-              inputs.length === 1
-                ? failed.error
-                : `input ${failed.index} failed (${failed.error}); ${failures.length} of ${inputs.length} inputs failed and none is answered`,
+            message: parsed.data.input
+              ? failed.error
+              : `input ${failed.index} failed (${failed.error}); ${failures.length} of ${inputs.length} inputs failed and none is answered`,
             version: failed.served.version,
-            ...(inputs.length === 1 ? {} : { input: failed.index }),
+            ...(parsed.data.input ? {} : { input: failed.index }),
           },
         });
       const body = { model, generation: route.generation, predictions: answers };
@@ -669,6 +696,7 @@ export class Gateway {
         )
       ).rows[0];
     } catch {
+      this.outageStartedAt ??= Date.now();
       return { state: 'unavailable', reason: 'this gateway cannot reach the database' };
     }
     if (stored?.claimed) {
@@ -676,12 +704,30 @@ export class Gateway {
       return { state: 'claimed', prediction: stored };
     }
     if (stored) return { state: 'duplicate', label: stored.feedback_label!, prediction: stored };
-    const ageMs = Date.now() - (timeOfId(id) ?? -Infinity);
-    if (ageMs >= -UNWRITTEN_GRACE_MS && ageMs < UNWRITTEN_GRACE_MS)
-      return {
-        state: 'unavailable',
-        reason: `it was made ${Math.max(0, ageMs)} ms ago and is not written yet (replicas write their predictions every ${this.options.flushIntervalMs ?? 250} ms)`,
-      };
-    return { state: 'unknown' };
+    const reason = this.mayBeUnwritten(id);
+    return reason ? { state: 'unavailable', reason } : { state: 'unknown' };
+  }
+
+  /**
+   * Why a prediction id the database does not hold may yet be written by the replica that
+   * made it, or null: it was made moments ago, or during an outage of the database that
+   * ended moments ago (replicas write what they made meanwhile once it is back).
+   */
+  private mayBeUnwritten(id: string): string | null {
+    const madeAt = timeOfId(id);
+    if (madeAt === null) return null;
+    const now = Date.now();
+    const graceMs = this.options.unwrittenGraceMs ?? 10_000;
+    if (Math.abs(now - madeAt) < graceMs)
+      return `it was made ${Math.max(0, now - madeAt)} ms ago and is not written yet (replicas write their predictions every ${this.options.flushIntervalMs ?? 250} ms)`;
+    // An outage this replica has not yet seen end (its poll has not run since) counts as
+    // ending now.
+    const outage =
+      this.outageStartedAt !== null
+        ? { startedAt: this.outageStartedAt, endedAt: now }
+        : this.lastOutage;
+    if (outage && now - outage.endedAt < graceMs && madeAt >= outage.startedAt - graceMs)
+      return `it was made during an outage of the database that ended ${now - outage.endedAt} ms ago, and the replica that made it may not have written it yet`;
+    return null;
   }
 }

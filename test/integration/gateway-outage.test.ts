@@ -69,7 +69,7 @@ describe('gateway while PostgreSQL is unreachable', () => {
         url: `/v1/models/${model}/predict`,
         payload: { input: { subject: row!.subject, from: row!.from, body: row!.body } },
       });
-    return Object.assign(setup, { db, gateway, model, version, predict });
+    return Object.assign(setup, { db, store, gateway, model, version, predict });
   };
 
   it('keeps serving its last route, buffers metric windows and the prediction log, and writes them once the database is back', async () => {
@@ -136,6 +136,45 @@ describe('gateway while PostgreSQL is unreachable', () => {
         timeout: 5000,
       })
       .toBe(2);
+  });
+
+  it('tells feedback to retry, not that it is unknown, for what another replica made during an outage and has not written yet', async () => {
+    // The replica that predicts writes seldom (every 2 s); the one taking feedback polls
+    // often, and allows 2.5 s for what was made during an outage to be written after it.
+    const setup = await gatewayOnItsOwnPostgres({ flushIntervalMs: 2000 });
+    const { db, store, predict } = setup;
+    const other = new Gateway({
+      db,
+      store,
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      unwrittenGraceMs: 2500,
+    });
+    await other.start();
+    cleanups.push(() => other.stop());
+
+    await setup.server.stop();
+    const { predictionId } = (await predict()).json<{ predictionId: string }>();
+    // Older than the grace by the time the database is back.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    setup.server = await startPostgres({ dataDir: setup.dataDir, port: setup.port });
+
+    const statuses: number[] = [];
+    const messages = new Set<string>();
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+      const response = await other.app.inject({
+        method: 'POST',
+        url: '/v1/feedback',
+        payload: { predictionId, label: 'ham' },
+      });
+      statuses.push(response.statusCode);
+      if (response.statusCode === 200) break;
+      messages.add(response.json<{ error: { message: string } }>().error.message);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(statuses.at(-1)).toBe(200);
+    expect(new Set(statuses.slice(0, -1))).toEqual(new Set([503]));
+    expect([...messages].join('\n')).toMatch(/made during an outage of the database that ended/);
   });
 
   it('counts the windows it had to drop when the buffer is full', async () => {

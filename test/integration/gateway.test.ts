@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -310,6 +311,24 @@ describe('gateway', () => {
       failedBatches += 1;
     }
 
+    // A batch of one is still a batch: its failure names the input.
+    for (;;) {
+      const response = await gateway.app.inject({
+        method: 'POST',
+        url: `/v1/models/${model}/predict`,
+        payload: { inputs: batch.inputs.slice(0, 1) },
+      });
+      if (response.statusCode === 200) {
+        answered += 1;
+        continue;
+      }
+      expect(response.json()).toMatchObject({
+        error: { input: 0, message: expect.stringMatching(/; 1 of 1 inputs failed/) },
+      });
+      failed += 1;
+      break;
+    }
+
     const text = (await gateway.app.inject({ method: 'GET', url: '/metrics' })).body;
     const labels = `model="${model}",version="${v1.version}"`;
     expect(text).toContain(`mlops_gateway_requests_total{${labels},outcome="ok"} ${answered}\n`);
@@ -451,6 +470,33 @@ describe('gateway', () => {
     expect([...versionsPerKey.values()].every((set) => set.size === 1)).toBe(true);
     const used = new Set([...versionsPerKey.values()].flatMap((set) => [...set]));
     expect(used).toEqual(new Set([v1.version, v2.version]));
+  });
+
+  it('answers a malformed URL or a request that is not HTTP in its error shape', async () => {
+    const gateway = await startGateway();
+    const badUrl = await gateway.app.inject({ method: 'GET', url: '/v1/models/%zz/route' });
+    expect(badUrl.statusCode).toBe(400);
+    expect(badUrl.json()).toEqual({
+      error: { type: 'BadRequest', message: expect.stringContaining('not a valid url') },
+    });
+
+    const url = new URL(await gateway.app.listen({ port: 0, host: '127.0.0.1' }));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(url.port), url.hostname, () =>
+        socket.write('FOO / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk.toString('utf8')));
+      socket.on('end', () => resolve(received));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(JSON.parse(answer.split('\r\n\r\n')[1]!)).toEqual({
+      error: {
+        type: 'BadRequest',
+        message: expect.stringMatching(/^the request is not valid HTTP/),
+      },
+    });
   });
 
   it('rejects a bad request body naming the field', async () => {
