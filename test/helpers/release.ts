@@ -4,6 +4,7 @@ import { expect } from 'vitest';
 import type { ArtifactStore } from '../../lib/artifacts/store.js';
 import type { Db } from '../../lib/db/db.js';
 import { setAlias } from '../../lib/registry/aliases.js';
+import type { Route } from '../../lib/serving/route.js';
 import { writeRoute } from '../../lib/serving/route-store.js';
 import { Gateway, type GatewayOptions } from '../../serving/gateway.js';
 import { createLogger } from '../../lib/logger.js';
@@ -31,18 +32,7 @@ export async function modelWithCandidate(
     { model, alias: 'production', version: v1.version },
     { actor: 'test', channel: 'system', reason: 'setup' },
   );
-  await writeRoute(
-    db,
-    {
-      model,
-      generation: 1,
-      weights: { [v1.version]: 10_000 },
-      shadow: null,
-      warm: [],
-      sticky: false,
-    },
-    'setup',
-  );
+  await writeRoute(db, soleRoute(model, v1.version), 'setup');
   if (options.corruptCandidate) {
     const file = fileURLToPath(store.uriFor(v2.digest));
     fs.writeFileSync(file, Buffer.concat([fs.readFileSync(file), Buffer.from('!')]));
@@ -90,6 +80,18 @@ export async function startQuickGateway(
   });
   await gateway.start();
   return gateway;
+}
+
+/** A route giving one version all the traffic: no shadow, nothing warm, not sticky. */
+export function soleRoute(model: string, version: number, generation = 1): Route {
+  return {
+    model,
+    generation,
+    weights: { [version]: 10_000 },
+    shadow: null,
+    warm: [],
+    sticky: false,
+  };
 }
 
 /** Makes `errorRate` of a version's answers (and shadow copies) fail, as an admin drill would. */

@@ -8,7 +8,7 @@ import { writeRoute } from '../../lib/serving/route-store.js';
 import type { Gateway } from '../../serving/gateway.js';
 import { freshDatabase, scratchDir, uniqueName } from '../helpers/env.js';
 import { registerTrainedVersion } from '../helpers/models.js';
-import { startQuickGateway } from '../helpers/release.js';
+import { soleRoute, startQuickGateway } from '../helpers/release.js';
 
 describe('mlops replay', () => {
   let db: Db;
@@ -28,18 +28,7 @@ describe('mlops replay', () => {
   it('sends N a second for D seconds, then each true label as feedback, all counted once', async () => {
     const model = uniqueName('replay');
     const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
-    await writeRoute(
-      db,
-      {
-        model,
-        generation: 1,
-        weights: { [v1.version]: 10_000 },
-        shadow: null,
-        warm: [],
-        sticky: false,
-      },
-      'test',
-    );
+    await writeRoute(db, soleRoute(model, v1.version), 'test');
     await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(1);
     const url = await gateway.app.listen({ port: 0, host: '127.0.0.1' });
 
