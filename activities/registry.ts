@@ -1,7 +1,7 @@
 import type { GateDecision } from '../lib/gate.js';
 import { EMAIL_FEATURE_SCHEMA } from '../lib/corpus/email-row.js';
 import { setAlias } from '../lib/registry/aliases.js';
-import { writeAudit } from '../lib/registry/audit.js';
+import { writeAudit, type AuditEntry } from '../lib/registry/audit.js';
 import { finishRun, startRun, type RunStatus } from '../lib/registry/runs.js';
 import type { Lineage, ModelVersionRecord } from '../lib/registry/types.js';
 import {
@@ -14,6 +14,30 @@ import { activityLogFields, type ActivityDeps } from './deps.js';
 import { mapFailures } from './failures.js';
 
 const WORKFLOW_ACTOR = { actor: 'training-pipeline', channel: 'workflow' } as const;
+
+/** A workflow transition to audit; its key makes a retried write a no-op. */
+export interface TransitionAudit {
+  key: string;
+  action: string;
+  model: string;
+  version: number | null;
+  details: Record<string, unknown>;
+  /** Who the row names; the training pipeline when unset (older callers). */
+  actor?: string;
+}
+
+/** The audit row of a workflow transition. */
+export function auditEntryOf(input: TransitionAudit): AuditEntry {
+  return {
+    ...WORKFLOW_ACTOR,
+    ...(input.actor ? { actor: input.actor } : {}),
+    action: input.action,
+    model: input.model,
+    version: input.version,
+    details: input.details,
+    idempotencyKey: input.key,
+  };
+}
 
 export function registryActivities(deps: ActivityDeps) {
   return {
@@ -149,26 +173,8 @@ export function registryActivities(deps: ActivityDeps) {
     },
 
     /** One audit row for a workflow transition, written once however often it is retried. */
-    async auditTransition(input: {
-      key: string;
-      action: string;
-      model: string;
-      version: number | null;
-      details: Record<string, unknown>;
-      /** Who the row names; the training pipeline when unset (older callers). */
-      actor?: string;
-    }): Promise<void> {
-      await mapFailures(() =>
-        writeAudit(deps.db, {
-          ...WORKFLOW_ACTOR,
-          ...(input.actor ? { actor: input.actor } : {}),
-          action: input.action,
-          model: input.model,
-          version: input.version,
-          details: input.details,
-          idempotencyKey: input.key,
-        }),
-      );
+    async auditTransition(input: TransitionAudit): Promise<void> {
+      await mapFailures(() => writeAudit(deps.db, auditEntryOf(input)));
     },
   };
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { setAlias } from '../lib/registry/aliases.js';
 import { writeAudit } from '../lib/registry/audit.js';
+import { auditEntryOf, type TransitionAudit } from './registry.js';
 import { upsertRelease, type ReleaseRow } from '../lib/release/release-store.js';
 import { evaluateCheck, type CheckResult, type StatsOrError } from '../lib/release/checks.js';
 import type { Check } from '../lib/release/plan.js';
@@ -288,22 +289,10 @@ export function releaseActivities(deps: ActivityDeps) {
      * One transition of a release: its audit row (once per key) and its release row at the
      * new stage, together, so that the list never shows a stage the audit log does not.
      */
-    async recordTransition(input: {
-      audit: { key: string; action: string; model: string; version: number; actor: string };
-      details: Record<string, unknown>;
-      release: ReleaseRow;
-    }): Promise<void> {
+    async recordTransition(input: { audit: TransitionAudit; release: ReleaseRow }): Promise<void> {
       await mapFailures(() =>
         deps.db.transaction(async (tx) => {
-          await writeAudit(tx, {
-            actor: input.audit.actor,
-            channel: 'workflow',
-            action: input.audit.action,
-            model: input.audit.model,
-            version: input.audit.version,
-            details: input.details,
-            idempotencyKey: input.audit.key,
-          });
+          await writeAudit(tx, auditEntryOf(input.audit));
           await upsertRelease(tx, input.release);
         }),
       );

@@ -10,7 +10,7 @@ import { formatZodError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { SparseVector } from '../lib/model/features.js';
 import { insertPredictions, writeWindows } from '../lib/serving/metric-store.js';
-import { bucketIndex, MetricWindows, type WindowSeries } from '../lib/serving/metric-windows.js';
+import { MetricWindows, type WindowSeries } from '../lib/serving/metric-windows.js';
 import {
   isWithdrawn,
   pickFrom,
@@ -27,7 +27,7 @@ import {
   type RecentPrediction,
   type UnsavedPredictions,
 } from '../lib/serving/recent.js';
-import { RequestMetrics, type RequestTotals } from '../lib/serving/request-metrics.js';
+import { registerVersionMetrics } from '../lib/serving/request-metrics.js';
 import { readAllRoutes, reportReplica } from '../lib/serving/route-store.js';
 import { RuntimeCache, type Runtime } from './runtime-cache.js';
 import { ShadowPool } from './shadow-pool.js';
@@ -64,8 +64,7 @@ interface ServedVersion {
   version: number;
   runtime: Runtime;
   fault: Fault | null;
-  /** Its Prometheus counts, kept across route generations. */
-  totals: RequestTotals;
+  /** Its metric windows and lifetime counts (what /metrics reports), across generations. */
   windows: WindowSeries;
 }
 
@@ -152,11 +151,9 @@ export class Gateway {
   private readonly recent = new RecentPredictions(RECENT_PREDICTIONS);
   private timers: NodeJS.Timeout[] = [];
   private readonly metrics = new Registry();
-  private readonly requests = new RequestMetrics();
   private readonly generationGauge: Gauge<'model'>;
   private readonly log: Logger;
-  private lastPollError: string | null = null;
-  /** When this replica last lost the database (null: it has it), and its last outage. */
+  /** When this replica's poll last lost the database (null: it has it), and its last outage. */
   private outageStartedAt: number | null = null;
   private lastOutage: { startedAt: number; endedAt: number } | null = null;
   private flushing: Promise<void> | null = null;
@@ -170,7 +167,7 @@ export class Gateway {
       options.logger.child({ component: 'shadow' }),
       options.shadowQueueLimit ?? 1000,
     );
-    this.requests.register(this.metrics);
+    registerVersionMetrics(this.metrics, this.windows);
     this.generationGauge = new Gauge({
       name: 'mlops_gateway_route_generation',
       help: 'Route generation this replica serves',
@@ -241,19 +238,17 @@ export class Gateway {
           error_rate: number;
         }>('SELECT model, version, latency_ms, error_rate FROM fault_injections')
       ).rows;
-      this.lastPollError = null;
       if (this.outageStartedAt !== null)
         this.lastOutage = { startedAt: this.outageStartedAt, endedAt: Date.now() };
       this.outageStartedAt = null;
     } catch (error) {
-      this.outageStartedAt ??= Date.now();
       // Keep serving the last good routes; say so once, not every tick.
-      if (this.lastPollError === null)
+      if (this.outageStartedAt === null)
         this.options.logger.warn(
           { replicaId: this.replicaId, err: error },
           'route poll failed; serving last known routes',
         );
-      this.lastPollError = (error as Error).message;
+      this.outageStartedAt ??= Date.now();
       return;
     }
 
@@ -311,7 +306,6 @@ export class Gateway {
         version,
         runtime,
         fault: this.faults.get(`${model}/${version}`) ?? null,
-        totals: this.requests.of(model, version),
         windows: this.windows.seriesOf(model, version),
       };
       versions.set(version, served);
@@ -390,23 +384,10 @@ export class Gateway {
   private deliver(served: ServedModel, worked: Answered) {
     const { version } = worked.served;
     const { label, spamProbability } = worked;
-    worked.served.totals.answered(worked.seconds);
-    const counts = worked.served.windows.at(Date.now());
-    counts.requests += 1;
-    counts.latencyBuckets[bucketIndex(worked.seconds)]! += 1;
-    if (label === 'spam') counts.predictedSpam += 1;
-    else counts.predictedHam += 1;
+    worked.served.windows.answered(Date.now(), worked.seconds, label);
     const predictionId = this.recent.add(served.model, version, label);
     this.mirror(served, worked);
     return { predictionId, version, label, spamProbability };
-  }
-
-  /** Counts an input its version failed; its latency is not a version's answer time. */
-  private countFailure(failed: Failed): void {
-    failed.served.totals.errors += 1;
-    const counts = failed.served.windows.at(Date.now());
-    counts.requests += 1;
-    counts.errors += 1;
   }
 
   /** Sends a share of answered inputs to the route's shadow version, off the request path. */
@@ -416,16 +397,7 @@ export class Gateway {
     if (!shadow || shadow.target.version === version || Math.random() * 100 >= shadow.percent)
       return;
     const { target } = shadow;
-    const compare = (agreed: boolean): void => {
-      const counts = target.windows.at(Date.now());
-      if (agreed) {
-        counts.shadowAgree += 1;
-        target.totals.shadowAgreed += 1;
-      } else {
-        counts.shadowDisagree += 1;
-        target.totals.shadowDisagreed += 1;
-      }
-    };
+    const compare = (agreed: boolean): void => target.windows.compared(Date.now(), agreed);
     if (target.fault && target.fault.errorRate > 0 && Math.random() < target.fault.errorRate) {
       // A fault drill reaches shadow copies too: a copy that fails gave no answer to agree with.
       compare(false);
@@ -525,7 +497,7 @@ export class Gateway {
       const failures = worked.flatMap((w, index) => ('error' in w ? [{ ...w, index }] : []));
       // What the client gets is what is counted: a failed batch answers none of its inputs,
       // so only the failed ones count (as their versions' errors), and nothing is logged.
-      for (const failure of failures) this.countFailure(failure);
+      for (const failure of failures) failure.served.windows.failed(Date.now());
       const answers =
         failures.length === 0 ? worked.map((w) => this.deliver(served, w as Answered)) : [];
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -583,7 +555,8 @@ export class Gateway {
         });
       const correct = prediction.label === label;
       // The same feedback again (a client retrying) is answered as the first was, not counted.
-      if (claim.state === 'claimed') this.countFeedback(prediction, correct);
+      if (claim.state === 'claimed')
+        this.windows.seriesOf(prediction.model, prediction.version).labelled(Date.now(), correct);
       return {
         predictionId,
         model: prediction.model,
@@ -645,18 +618,6 @@ export class Gateway {
     );
   }
 
-  private countFeedback(prediction: PredictionRef, correct: boolean): void {
-    const counts = this.windows.seriesOf(prediction.model, prediction.version).at(Date.now());
-    const totals = this.requests.of(prediction.model, prediction.version);
-    if (correct) {
-      counts.feedbackCorrect += 1;
-      totals.feedbackCorrect += 1;
-    } else {
-      counts.feedbackIncorrect += 1;
-      totals.feedbackIncorrect += 1;
-    }
-  }
-
   /**
    * Takes the one feedback a prediction may have. A prediction not written yet is known only
    * here, so memory decides without a database round trip; once written, feedback may reach
@@ -696,7 +657,6 @@ export class Gateway {
         )
       ).rows[0];
     } catch {
-      this.outageStartedAt ??= Date.now();
       return { state: 'unavailable', reason: 'this gateway cannot reach the database' };
     }
     if (stored?.claimed) {

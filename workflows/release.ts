@@ -295,13 +295,13 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       action: `release.${stage}`,
       model: input.model,
       version: input.version,
+      details: { releaseId, details, weights: status.weights },
     };
-    const auditDetails = { releaseId, details, weights: status.weights };
     // The release's row follows its stage (`mlops release ls`), in the same activity as the
     // audit row, so a release's history gains no events; `finish` records the end.
     if (stage !== 'done' && patched('record-every-stage'))
-      await act.recordTransition({ audit, details: auditDetails, release: releaseRow(stage) });
-    else await act.auditTransition({ ...audit, details: auditDetails });
+      await act.recordTransition({ audit, release: releaseRow(stage) });
+    else await act.auditTransition(audit);
     notify(final);
   };
 

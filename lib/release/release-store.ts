@@ -12,14 +12,8 @@ export interface ReleaseRecord {
   updatedAt: string;
 }
 
-/** What a release's row says; written by its workflow at each stage. */
-export interface ReleaseRow {
-  releaseId: string;
-  model: string;
-  version: number;
-  stableVersion: number | null;
-  stage: string;
-  outcome: string;
+/** What a release's workflow writes at each stage: the listed fields, its plan and summary. */
+export interface ReleaseRow extends Omit<ReleaseRecord, 'startedAt' | 'updatedAt'> {
   plan: Record<string, unknown>;
   summary: Record<string, unknown>;
 }

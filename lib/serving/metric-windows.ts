@@ -47,13 +47,33 @@ export function bucketIndex(seconds: number): number {
 }
 
 /**
- * The open windows of one model version. The gateway holds one per version it serves, so
- * that counting a request finds its window without building a key: the current second's
- * window is kept at hand.
+ * What one replica has seen of one model version since it started: what its Prometheus
+ * metrics say (lib/serving/request-metrics.ts). Windows are flushed and forgotten; these
+ * only grow.
+ */
+export class LifetimeCounts {
+  answered = 0;
+  errors = 0;
+  latencySumSeconds = 0;
+  /** Answered inputs per LATENCY_BUCKETS_SECONDS bucket (the last is +Inf), not cumulative. */
+  readonly latencyBuckets = new Float64Array(LATENCY_BUCKETS_SECONDS.length + 1);
+  /** Shadow copies this version answered, by whether it agreed with the primary. */
+  shadowAgree = 0;
+  shadowDisagree = 0;
+  /** Feedback on this version's answers, by whether the answer was right. */
+  feedbackCorrect = 0;
+  feedbackIncorrect = 0;
+}
+
+/**
+ * The open windows of one model version, and its lifetime counts. The gateway holds one per
+ * version it serves, so that counting a request finds its window without building a key:
+ * the current second's window is kept at hand. Each event counts in both at once.
  */
 export class WindowSeries {
   /** Windows by the start of their second; at most a few are open at a time. */
   readonly open = new Map<number, WindowRow>();
+  readonly lifetime = new LifetimeCounts();
   private current: WindowRow | null = null;
 
   constructor(
@@ -61,8 +81,53 @@ export class WindowSeries {
     readonly version: number,
   ) {}
 
+  /** An input this version answered at `atMs`, in `seconds`, with `label`. */
+  answered(atMs: number, seconds: number, label: 'spam' | 'ham'): void {
+    const bucket = bucketIndex(seconds);
+    const window = this.at(atMs);
+    window.requests += 1;
+    window.latencyBuckets[bucket]! += 1;
+    if (label === 'spam') window.predictedSpam += 1;
+    else window.predictedHam += 1;
+    this.lifetime.answered += 1;
+    this.lifetime.latencySumSeconds += seconds;
+    this.lifetime.latencyBuckets[bucket]! += 1;
+  }
+
+  /** An input this version failed; a failure has no answer time to count. */
+  failed(atMs: number): void {
+    const window = this.at(atMs);
+    window.requests += 1;
+    window.errors += 1;
+    this.lifetime.errors += 1;
+  }
+
+  /** A shadow copy this version answered, agreeing with the primary answer or not. */
+  compared(atMs: number, agreed: boolean): void {
+    const window = this.at(atMs);
+    if (agreed) {
+      window.shadowAgree += 1;
+      this.lifetime.shadowAgree += 1;
+    } else {
+      window.shadowDisagree += 1;
+      this.lifetime.shadowDisagree += 1;
+    }
+  }
+
+  /** Feedback on one of this version's answers, right or wrong. */
+  labelled(atMs: number, correct: boolean): void {
+    const window = this.at(atMs);
+    if (correct) {
+      window.feedbackCorrect += 1;
+      this.lifetime.feedbackCorrect += 1;
+    } else {
+      window.feedbackIncorrect += 1;
+      this.lifetime.feedbackIncorrect += 1;
+    }
+  }
+
   /** The window of `atMs`'s second, to add to; made when it is the first count of that second. */
-  at(atMs: number): WindowRow {
+  private at(atMs: number): WindowRow {
     const windowStartMs = atMs - (atMs % 1000);
     if (this.current?.windowStartMs === windowStartMs) return this.current;
     let row = this.open.get(windowStartMs);
@@ -137,6 +202,11 @@ export class MetricWindows {
       this.pending.splice(0, excess);
       this.lostWindows += excess;
     }
+  }
+
+  /** Every series made so far: each version this replica has counted for. */
+  allSeries(): Iterable<WindowSeries> {
+    return this.series.values();
   }
 
   get bufferedWindows(): number {

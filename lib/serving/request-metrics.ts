@@ -1,37 +1,10 @@
 import type { Metric, Registry } from 'prom-client';
-import { bucketIndex, LATENCY_BUCKETS_SECONDS } from './metric-windows.js';
-
-/**
- * What one replica has seen of one model version since it started: the counts behind its
- * Prometheus counters and latency histogram. Counting is a few additions; labels are only
- * formatted when Prometheus scrapes, which is what keeps the request path cheap: prom-client's
- * own `inc` and `observe` hash the label set on every call.
- */
-export class RequestTotals {
-  ok = 0;
-  errors = 0;
-  sumSeconds = 0;
-  /** Answered inputs per LATENCY_BUCKETS_SECONDS bucket (the last is +Inf), not cumulative. */
-  readonly buckets = new Float64Array(LATENCY_BUCKETS_SECONDS.length + 1);
-  /** Shadow copies this version answered, by whether it agreed with the primary. */
-  shadowAgreed = 0;
-  shadowDisagreed = 0;
-  /** Feedback on this version's answers, by whether the answer was right. */
-  feedbackCorrect = 0;
-  feedbackIncorrect = 0;
-
-  constructor(
-    readonly model: string,
-    readonly version: number,
-  ) {}
-
-  /** Counts one answered input and its latency; failed inputs are counted in `errors` only. */
-  answered(seconds: number): void {
-    this.ok += 1;
-    this.sumSeconds += seconds;
-    this.buckets[bucketIndex(seconds)]! += 1;
-  }
-}
+import {
+  LATENCY_BUCKETS_SECONDS,
+  type LifetimeCounts,
+  type MetricWindows,
+  type WindowSeries,
+} from './metric-windows.js';
 
 const DURATION = 'mlops_gateway_request_duration_seconds';
 
@@ -42,93 +15,84 @@ interface Sample {
   value: number;
 }
 
+type Labels = { model: string; version: string };
+
 /**
- * The per-version metrics of one replica, exported from RequestTotals at scrape time:
- * requests by outcome, latency in seconds, shadow comparisons and feedback. Every version
- * counted has each outcome, zero included, so `rate()` has a series from the start.
+ * Adds one replica's per-version metrics to `registry`, read from the lifetime counts of
+ * `windows` at scrape time: inputs by outcome, latency in seconds, shadow comparisons and
+ * feedback. Labels are formatted only when Prometheus scrapes, which keeps the request path
+ * cheap (prom-client's own `inc` and `observe` hash the label set on every call). Every
+ * version counted has each outcome, zero included, so `rate()` has a series from the start.
  */
-export class RequestMetrics {
-  private readonly totals = new Map<string, RequestTotals>();
-
-  /** The totals of one model version, made on first use; callers on a hot path keep them. */
-  of(model: string, version: number): RequestTotals {
-    const key = `${model}\u0000${version}`;
-    let totals = this.totals.get(key);
-    if (!totals) {
-      totals = new RequestTotals(model, version);
-      this.totals.set(key, totals);
-    }
-    return totals;
-  }
-
-  /** Adds the metrics to `registry`. */
-  register(registry: Registry): void {
-    const byOutcome = (
-      name: string,
-      help: string,
-      outcomes: Record<string, (totals: RequestTotals) => number>,
-    ) =>
-      collector(name, help, 'counter', () =>
-        this.each((totals, labels) =>
-          Object.entries(outcomes).map(([outcome, value]) => ({
-            labels: { ...labels, outcome },
-            value: value(totals),
-          })),
-        ),
-      );
-    registry.registerMetric(
-      byOutcome('mlops_gateway_requests_total', 'Inputs answered, by model, version and outcome', {
-        ok: (t) => t.ok,
-        error: (t) => t.errors,
-      }),
+export function registerVersionMetrics(registry: Registry, windows: MetricWindows): void {
+  const each = (samples: (series: WindowSeries, labels: Labels) => Sample[]) => (): Sample[] =>
+    [...windows.allSeries()].flatMap((series) =>
+      samples(series, { model: series.model, version: String(series.version) }),
     );
-    registry.registerMetric(
-      collector(
-        DURATION,
-        "Time in the version's runtime to answer an input, in seconds",
-        'histogram',
-        () => this.each(histogramSamples),
+  const byOutcome = (
+    name: string,
+    help: string,
+    outcomes: Record<string, (lifetime: LifetimeCounts) => number>,
+  ) =>
+    collector(
+      name,
+      help,
+      'counter',
+      each((series, labels) =>
+        Object.entries(outcomes).map(([outcome, value]) => ({
+          labels: { ...labels, outcome },
+          value: value(series.lifetime),
+        })),
       ),
     );
-    registry.registerMetric(
-      byOutcome(
-        'mlops_gateway_shadow_comparisons_total',
-        'Shadow copies this version answered, by whether it agreed with the primary answer',
-        { agree: (t) => t.shadowAgreed, disagree: (t) => t.shadowDisagreed },
-      ),
-    );
-    registry.registerMetric(
-      byOutcome(
-        'mlops_gateway_feedback_total',
-        "Feedback on this version's answers, by whether the answer was right",
-        { correct: (t) => t.feedbackCorrect, incorrect: (t) => t.feedbackIncorrect },
-      ),
-    );
-  }
 
-  private each(
-    samples: (totals: RequestTotals, labels: { model: string; version: string }) => Sample[],
-  ): Sample[] {
-    return [...this.totals.values()].flatMap((totals) =>
-      samples(totals, { model: totals.model, version: String(totals.version) }),
-    );
-  }
+  registry.registerMetric(
+    byOutcome('mlops_gateway_requests_total', 'Inputs answered, by model, version and outcome', {
+      ok: (counts) => counts.answered,
+      error: (counts) => counts.errors,
+    }),
+  );
+  registry.registerMetric(
+    collector(
+      DURATION,
+      "Time in the version's runtime to answer an input, in seconds",
+      'histogram',
+      each(histogramSamples),
+    ),
+  );
+  registry.registerMetric(
+    byOutcome(
+      'mlops_gateway_shadow_comparisons_total',
+      'Shadow copies this version answered, by whether it agreed with the primary answer',
+      { agree: (counts) => counts.shadowAgree, disagree: (counts) => counts.shadowDisagree },
+    ),
+  );
+  registry.registerMetric(
+    byOutcome(
+      'mlops_gateway_feedback_total',
+      "Feedback on this version's answers, by whether the answer was right",
+      {
+        correct: (counts) => counts.feedbackCorrect,
+        incorrect: (counts) => counts.feedbackIncorrect,
+      },
+    ),
+  );
 }
 
-function histogramSamples(
-  totals: RequestTotals,
-  labels: { model: string; version: string },
-): Sample[] {
-  const count = totals.ok;
+function histogramSamples({ lifetime }: WindowSeries, labels: Labels): Sample[] {
   let cumulative = 0;
   return [
     ...LATENCY_BUCKETS_SECONDS.map((le, i) => {
-      cumulative += totals.buckets[i]!;
+      cumulative += lifetime.latencyBuckets[i]!;
       return { metricName: `${DURATION}_bucket`, labels: { le, ...labels }, value: cumulative };
     }),
-    { metricName: `${DURATION}_bucket`, labels: { le: '+Inf', ...labels }, value: count },
-    { metricName: `${DURATION}_sum`, labels, value: totals.sumSeconds },
-    { metricName: `${DURATION}_count`, labels, value: count },
+    {
+      metricName: `${DURATION}_bucket`,
+      labels: { le: '+Inf', ...labels },
+      value: lifetime.answered,
+    },
+    { metricName: `${DURATION}_sum`, labels, value: lifetime.latencySumSeconds },
+    { metricName: `${DURATION}_count`, labels, value: lifetime.answered },
   ];
 }
 

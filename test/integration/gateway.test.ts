@@ -56,6 +56,16 @@ describe('gateway', () => {
     await expect.poll(() => gateway.servedGeneration(model), { timeout: 5000 }).toBe(generation);
   };
 
+  /** A new model whose one version has all the traffic, served by a new gateway. */
+  const servingOneVersion = async () => {
+    const model = uniqueName('gw');
+    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
+    const gateway = await startGateway();
+    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
+    await waitForGeneration(gateway, model, 1);
+    return { model, v1, gateway };
+  };
+
   const emails = async (count: number) =>
     (await corpusRows())
       .slice(0, count)
@@ -226,11 +236,7 @@ describe('gateway', () => {
   });
 
   it('exports on /metrics the inputs each version answered, by outcome, and their latency histogram in seconds', async () => {
-    const model = uniqueName('gw');
-    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
-    const gateway = await startGateway();
-    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
-    await waitForGeneration(gateway, model, 1);
+    const { model, v1, gateway } = await servingOneVersion();
     const [email] = await emails(1);
     const predict = (payload: object) =>
       gateway.app.inject({ method: 'POST', url: `/v1/models/${model}/predict`, payload });
@@ -276,11 +282,7 @@ describe('gateway', () => {
   });
 
   it('answers a batch whole or not at all, counting only what the client was told', async () => {
-    const model = uniqueName('gw');
-    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
-    const gateway = await startGateway();
-    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
-    await waitForGeneration(gateway, model, 1);
+    const { model, v1, gateway } = await servingOneVersion();
     await injectFault(db, model, v1.version, 0.5);
     const batch = { inputs: await emails(5) };
 
@@ -345,11 +347,9 @@ describe('gateway', () => {
   });
 
   it('adds up metric windows and feedback from two replicas', async () => {
-    const model = uniqueName('gw');
-    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
-    const [a, b] = [await startGateway(), await startGateway()];
-    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
-    await Promise.all([waitForGeneration(a, model, 1), waitForGeneration(b, model, 1)]);
+    const { model, v1, gateway: a } = await servingOneVersion();
+    const b = await startGateway();
+    await waitForGeneration(b, model, 1);
 
     const rows = (await corpusRows()).slice(0, 40);
     const ask = async (gateway: Gateway, row: (typeof rows)[number]) =>
@@ -387,11 +387,9 @@ describe('gateway', () => {
   });
 
   it('counts feedback once per prediction, whichever replica it reaches and whenever', async () => {
-    const model = uniqueName('gw');
-    const v1 = await registerTrainedVersion(db, store, model, { seed: 1 });
-    const [a, b] = [await startGateway(), await startGateway()];
-    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
-    await Promise.all([waitForGeneration(a, model, 1), waitForGeneration(b, model, 1)]);
+    const { model, v1, gateway: a } = await servingOneVersion();
+    const b = await startGateway();
+    await waitForGeneration(b, model, 1);
     const [row] = await corpusRows();
     const { predictionId } = (
       await a.app.inject({
@@ -500,11 +498,7 @@ describe('gateway', () => {
   });
 
   it('rejects a bad request body naming the field', async () => {
-    const model = uniqueName('gw');
-    const v1 = await registerTrainedVersion(db, store, model);
-    const gateway = await startGateway();
-    await writeRoute(db, route(model, 1, { [v1.version]: 10_000 }), 'test');
-    await waitForGeneration(gateway, model, 1);
+    const { model, gateway } = await servingOneVersion();
 
     const response = await gateway.app.inject({
       method: 'POST',
